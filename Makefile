@@ -1,0 +1,47 @@
+# The project's single entry point. `make run` and `make test` are the README's two commands.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck unit integration setup system-deps kafka-jars clean
+
+run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
+	$(BIN)/liaison demo
+
+test: setup kafka-jars check   ## every check and every test, unit and integration
+	$(BIN)/pytest
+
+check: lint typecheck          ## ruff and mypy (strict)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -m "not integration"
+
+integration: setup kafka-jars
+	$(BIN)/pytest -m integration
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@scripts/ensure-system-deps
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: Liaison needs Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+kafka-jars: setup              ## fetch the broker jars with Maven (cached outside the repo)
+	$(BIN)/python -c "from liaison.settings import load_settings; from liaison.kafka.jars import ensure_jars; print('Kafka jars in', ensure_jars(load_settings().cache_dir))"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,202 @@
+"""The ``liaison`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+
+from liaison.demo import DemoOptions, run_demo
+from liaison.errors import ConfigurationError, LiaisonError
+from liaison.kafka.client import make_admin
+from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
+from liaison.kafka.topics import TOPICS, ensure_topics
+from liaison.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _settings() -> Settings:
+    settings = click.get_current_context().find_object(Settings)
+    if settings is None:  # pragma: no cover - the group always sets it
+        raise click.UsageError("settings were not loaded")
+    return settings
+
+
+def _reported(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn Liaison's own errors into a one-paragraph message and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ConfigurationError as exc:
+            click.echo(f"liaison: configuration error: {exc}", err=True)
+            sys.exit(2)
+        except LiaisonError as exc:
+            click.echo(f"liaison: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="liaison")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Liaison: enforcement events between customs and police, over Kafka."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        ctx.obj = load_settings()
+    except ConfigurationError as exc:
+        click.echo(f"liaison: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+# -- kafka -------------------------------------------------------------------
+
+
+@cli.group()
+def kafka() -> None:
+    """The embedded single-node Kafka broker (local stack)."""
+
+
+@kafka.command("start")
+@_reported
+def kafka_start() -> None:
+    """Start the broker in the background and wait until it answers."""
+
+    broker = EmbeddedKafka.from_settings(_settings())
+    try:
+        info = broker.start()
+    except BrokerAlreadyRunningError as exc:
+        click.echo(
+            f"already running: {exc.info.bootstrap_servers} (pid {exc.info.pid}), "
+            f"data in {exc.info.data_dir}"
+        )
+        return
+    click.echo(
+        f"started Kafka {info.kafka_version}: {info.bootstrap_servers} (pid {info.pid}), "
+        f"data in {info.data_dir}"
+    )
+
+
+@kafka.command("stop")
+@_reported
+def kafka_stop() -> None:
+    """Stop the broker (SIGTERM, then waits)."""
+
+    info = EmbeddedKafka.from_settings(_settings()).stop()
+    click.echo("not running" if info is None else f"stopped Kafka (pid {info.pid})")
+
+
+@kafka.command("status")
+@_reported
+def kafka_status() -> None:
+    """Say whether the broker runs, and where. Exit code 3 when it does not."""
+
+    broker = EmbeddedKafka.from_settings(_settings())
+    info = broker.status()
+    if info is None:
+        click.echo(f"not running (data dir {broker.data_dir})")
+        sys.exit(3)
+    click.echo(
+        f"running: {info.bootstrap_servers} (pid {info.pid}), Kafka {info.kafka_version}, "
+        f"cluster {info.cluster_id}, since {info.started_at}, data in {info.data_dir}"
+    )
+
+
+# -- topics ------------------------------------------------------------------
+
+
+@cli.group()
+def topics() -> None:
+    """The topics declared in liaison.kafka.topics."""
+
+
+@topics.command("create")
+@click.option(
+    "--replication-factor",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override every declared replication factor "
+    "(default: the setting, or 1 on the embedded broker).",
+)
+@_reported
+def topics_create(replication_factor: int | None) -> None:
+    """Create missing topics and apply declared configs (safe to repeat)."""
+    settings = _settings()
+    override = replication_factor or settings.topic_replication_factor
+    if override is None and not settings.bootstrap_servers:
+        override = 1  # the embedded broker is a single node
+    outcome = ensure_topics(
+        make_admin(settings), TOPICS, prefix=settings.topic_prefix, replication_override=override
+    )
+    for name, result in sorted(outcome.items()):
+        click.echo(f"{result.value:12} {name}")
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Print the declared topics with their partitions and configs."""
+
+    prefix = _settings().topic_prefix
+    for spec in TOPICS:
+        configs = ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+        click.echo(
+            f"{spec.full_name(prefix)}  partitions={spec.partitions} "
+            f"replication={spec.replication_factor}  {configs}\n    {spec.description}"
+        )
+
+
+# -- processes ---------------------------------------------------------------
+
+
+@cli.command()
+@_reported
+def worker() -> None:
+    """Run the pipeline worker (Faust) in the foreground."""
+    from pipelines.worker import run_worker  # noqa: PLC0415 - Faust loads slowly; only this command needs it
+
+    run_worker(_settings())
+
+
+@cli.command()
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=200.0,
+    show_default=True,
+    help="Sample events offered per second.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop once this many events came through.",
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=1), default=None, help="Stop after this many seconds."
+)
+@_reported
+def demo(rate: float, count: int | None, duration: float | None) -> None:
+    """Run the local stack with sample traffic until Ctrl-C."""
+
+    report = run_demo(
+        _settings(), DemoOptions(rate=rate, count=count, duration_s=duration), out=click.echo
+    )
+    if report.failed or (count is not None and report.received < count):
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="liaison")

@@ -1,0 +1,77 @@
+"""The exception tree shared by every part of Liaison.
+
+::
+
+    LiaisonError
+     ├── ConfigurationError          settings or declarations that cannot work
+     ├── EmbeddedKafkaError          the local broker launcher
+     │    ├── ToolchainError         java or mvn missing, or jars not resolvable
+     │    └── BrokerStartError       the broker did not come up (carries its log tail)
+     ├── TopicError                  declared topics disagree with the cluster
+     ├── DeliveryError               Kafka refused a record for good
+     └── RetriableError              worth trying again later (timeouts, brokers away)
+          └── FlushTimeoutError           records still in flight when shutdown gave up
+
+Data problems (a record that cannot be decoded, validated or mapped) are not
+raised out of a stream: they become dead letters. The classes here are for the
+faults around the data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerStartError",
+    "ConfigurationError",
+    "DeliveryError",
+    "EmbeddedKafkaError",
+    "FlushTimeoutError",
+    "LiaisonError",
+    "RetriableError",
+    "ToolchainError",
+    "TopicError",
+]
+
+
+class LiaisonError(Exception):
+    """Base of every error that Liaison raises on purpose."""
+
+
+class ConfigurationError(LiaisonError):
+    """Settings, environment or declarations that cannot work as given."""
+
+
+class EmbeddedKafkaError(LiaisonError):
+    """The embedded broker could not be prepared, started or stopped."""
+
+
+class ToolchainError(EmbeddedKafkaError):
+    """Java or Maven is missing or too old, or the broker jars did not resolve."""
+
+
+class BrokerStartError(EmbeddedKafkaError):
+    """The broker process exited or never answered; carries the end of its logs."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        full = message if not log_tail else f"{message}\n--- broker log ---\n{log_tail}"
+        super().__init__(full)
+
+
+class TopicError(LiaisonError):
+    """The cluster's topics disagree with the declaration in ``liaison.kafka.topics``."""
+
+
+class DeliveryError(LiaisonError):
+    """Kafka rejected a record permanently (for example: unknown topic, too large)."""
+
+
+class RetriableError(LiaisonError):
+    """A transient fault: the same operation may succeed if tried again."""
+
+
+class FlushTimeoutError(RetriableError):
+    """Records were still unacknowledged when a producer's flush deadline passed."""
+
+    def __init__(self, remaining: int, timeout_s: float) -> None:
+        self.remaining = remaining
+        super().__init__(f"{remaining} record(s) still unacknowledged after {timeout_s:.1f}s flush")

@@ -1,0 +1,1 @@
+"""Everything that touches Kafka: the embedded broker, topic declarations and the clients."""

@@ -1,0 +1,281 @@
+"""The one module through which Liaison makes confluent-kafka clients.
+
+Producers are idempotent with ``acks=all``; every record gets a delivery
+callback, the producer is polled after each send and flushed on close, and a
+close that leaves records unacknowledged raises instead of dropping them.
+Consumers never store an offset on their own: the caller stores a message's
+offset once the work for it is acknowledged, and the periodic auto-commit
+commits only stored offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Self
+
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+)
+from confluent_kafka.admin import AdminClient
+
+from liaison.errors import ConfigurationError, DeliveryError, FlushTimeoutError, RetriableError
+from liaison.kafka.embedded import EmbeddedKafka
+from liaison.settings import Settings, env_name
+
+__all__ = [
+    "DeliveryCallback",
+    "KafkaConfig",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "consumer_config",
+    "group_is_stable",
+    "make_admin",
+    "producer_config",
+    "resolve_bootstrap",
+]
+
+log = logging.getLogger(__name__)
+# librdkafka's own log lines, through Python logging instead of raw stderr.
+librdkafka_log = logging.getLogger("liaison.kafka.librdkafka")
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+KafkaConfig = dict[str, str | int | float | bool]
+Headers = Sequence[tuple[str, bytes]]
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """The configured bootstrap servers, else those of the running embedded broker."""
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    info = EmbeddedKafka.from_settings(settings).status()
+    if info is None:
+        raise ConfigurationError(
+            f"no Kafka to talk to: set {env_name('bootstrap_servers')} "
+            "or start the embedded broker with `liaison kafka start`"
+        )
+    return info.bootstrap_servers
+
+
+def group_is_stable(admin: AdminClient, group_id: str, timeout_s: float = 5.0) -> bool:
+    """Whether ``group_id`` has members and has finished assigning partitions to them."""
+    future = admin.describe_consumer_groups([group_id], request_timeout=timeout_s)[group_id]
+    try:
+        group = future.result(timeout=timeout_s + 1)
+    except KafkaException:
+        return False
+    return bool(group.members) and group.state == ConsumerGroupState.STABLE
+
+
+def _common(settings: Settings, bootstrap: str | None) -> KafkaConfig:
+    return {
+        "bootstrap.servers": bootstrap or resolve_bootstrap(settings),
+        **settings.kafka_client_config(),
+    }
+
+
+def producer_config(
+    settings: Settings, bootstrap: str | None = None, **extra: str | int | float | bool
+) -> KafkaConfig:
+    """Producer configuration: idempotent, all in-sync replicas acknowledge."""
+    config: KafkaConfig = {
+        **_common(settings, bootstrap),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "delivery.timeout.ms": 120_000,
+    }
+    config.update(extra)
+    if config["acks"] not in ("all", -1) or config["enable.idempotence"] is not True:
+        raise ConfigurationError("Liaison producers must keep acks=all and enable.idempotence")
+    return config
+
+
+def consumer_config(
+    settings: Settings,
+    group_id: str,
+    bootstrap: str | None = None,
+    **extra: str | int | float | bool,
+) -> KafkaConfig:
+    """Consumer configuration: offsets are stored by the caller after the work is done."""
+    config: KafkaConfig = {
+        **_common(settings, bootstrap),
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": True,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+    config.update(extra)
+    if config["enable.auto.offset.store"] is not False:
+        raise ConfigurationError("Liaison consumers store offsets only after the work is done")
+    return config
+
+
+def make_admin(settings: Settings, bootstrap: str | None = None) -> AdminClient:
+    return AdminClient(_common(settings, bootstrap), logger=librdkafka_log)
+
+
+class KafkaProducer:
+    """A producer that accounts for every record it was given.
+
+    ``delivered`` and ``failed`` count the broker's answers. Use as a context
+    manager, or call :meth:`close`, so the tail of the stream is flushed.
+    """
+
+    def __init__(self, config: Mapping[str, str | int | float | bool]) -> None:
+        try:
+            self._producer = Producer({**config, "logger": librdkafka_log})
+        except KafkaException as exc:  # unknown or invalid configuration keys
+            raise ConfigurationError(
+                f"invalid producer configuration: {exc.args[0].str()}"
+            ) from exc
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+        self.last_error: KafkaError | None = None
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        block_s: float = 30.0,
+    ) -> None:
+        """Queue one record. ``on_delivery`` runs from :meth:`poll` or :meth:`flush`.
+
+        When the local queue is full this polls (serving callbacks) until there
+        is room, for at most ``block_s`` seconds, then raises RetriableError.
+        """
+
+        def report(error: KafkaError | None, message: Message) -> None:
+            with self._lock:
+                if error is None:
+                    self.delivered += 1
+                else:
+                    self.failed += 1
+                    self.last_error = error
+            if error is not None and on_delivery is None:
+                log.error("delivery to %s failed: %s", message.topic(), error.str())
+            if on_delivery is not None:
+                on_delivery(error, message)
+
+        deadline = time.monotonic() + block_s
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=list(headers or ()), on_delivery=report
+                )
+                break
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise RetriableError(
+                        f"producer queue still full after {block_s:.0f}s"
+                    ) from None
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                raise DeliveryError(f"cannot produce to {topic}: {exc.args[0].str()}") from exc
+        self._producer.poll(0)
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        """Serve delivery callbacks; returns how many ran."""
+        return int(self._producer.poll(timeout_s))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued record is acknowledged or failed."""
+        remaining = int(self._producer.flush(timeout_s))
+        if remaining:
+            raise FlushTimeoutError(remaining, timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self.flush(timeout_s)
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class KafkaConsumer:
+    """A consumer whose offsets move only when the caller says the work is done."""
+
+    def __init__(
+        self, config: Mapping[str, str | int | float | bool], topics: Sequence[str]
+    ) -> None:
+        try:
+            self._consumer = Consumer({**config, "logger": librdkafka_log})
+        except KafkaException as exc:
+            raise ConfigurationError(
+                f"invalid consumer configuration: {exc.args[0].str()}"
+            ) from exc
+        self._consumer.subscribe(list(topics))
+        self._closed = False
+
+    def poll(self, timeout_s: float = 1.0) -> Message | None:
+        """The next record, or None. Transient client errors are logged and skipped;
+        fatal ones raise."""
+        return next(iter(self.consume(1, timeout_s)), None)
+
+    def consume(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Message]:
+        """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""
+        records = []
+        for message in self._consumer.consume(max_records, timeout_s):
+            error = message.error()
+            if error is None:
+                records.append(message)
+            elif error.fatal():
+                raise KafkaException(error)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error (client will retry): %s", error.str())
+        return records
+
+    def store(self, message: Message) -> None:
+        """Mark ``message`` done: its offset may now be committed."""
+        self._consumer.store_offsets(message=message)
+
+    def commit(self) -> None:
+        """Commit the stored offsets now (auto-commit would do it within seconds)."""
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing stored since last commit
+                raise
+
+    def close(self) -> None:
+        """Commit stored offsets and leave the group."""
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,239 @@
+"""Every Kafka topic Liaison uses, declared once, and the code that makes a cluster match.
+
+Names here are base names; the deployment's ``topic_prefix`` setting goes in
+front (``liaison.`` by default). Replication is declared for production (three
+brokers, two in sync); a single-node cluster overrides it with
+``LIAISON_TOPIC_REPLICATION_FACTOR=1``, and ``min.insync.replicas`` follows it down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+
+from liaison.errors import TopicError
+
+__all__ = [
+    "AUDIT",
+    "DEAD_LETTER",
+    "EVENTS_ACCEPTED",
+    "INGEST_CEN",
+    "INGEST_CISPLUS",
+    "INGEST_POLICE",
+    "INGEST_TOPICS",
+    "TOPICS",
+    "TopicOutcome",
+    "TopicSpec",
+    "ensure_topics",
+    "topic_by_name",
+]
+
+log = logging.getLogger(__name__)
+
+_DAY_MS = 24 * 60 * 60 * 1000
+_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One declared topic: what it carries and how the broker must keep it."""
+
+    name: str
+    partitions: int
+    description: str
+    replication_factor: int = 3
+    config: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+
+    def full_name(self, prefix: str) -> str:
+        return prefix + self.name
+
+    def effective(self, replication_override: int | None) -> tuple[int, dict[str, str]]:
+        """Replication factor and configs to apply, after an optional override."""
+        replication = replication_override or self.replication_factor
+        config = dict(self.config)
+        if "min.insync.replicas" in config:
+            config["min.insync.replicas"] = str(
+                min(int(config["min.insync.replicas"]), replication)
+            )
+        return replication, config
+
+
+def _stream_config(retention_days: int) -> Mapping[str, str]:
+    return _frozen(
+        {
+            "cleanup.policy": "delete",
+            "retention.ms": str(retention_days * _DAY_MS),
+            "min.insync.replicas": "2",
+            "max.message.bytes": str(_MAX_MESSAGE_BYTES),
+            "message.timestamp.type": "CreateTime",
+        }
+    )
+
+
+# Partition counts bound how many workers can share a stage; 12 divides evenly
+# among 1, 2, 3, 4, 6 and 12 workers.
+INGEST_CEN = TopicSpec(
+    "ingest.cen",
+    12,
+    "Events from the CEN source connector (customs seizures, non-nominal).",
+    config=_stream_config(7),
+)
+INGEST_CISPLUS = TopicSpec(
+    "ingest.cisplus",
+    12,
+    "Events from the CIS+ source connector (EU customs records).",
+    config=_stream_config(7),
+)
+INGEST_POLICE = TopicSpec(
+    "ingest.police",
+    12,
+    "Events from the police source connector (alerts, watchlist entries).",
+    config=_stream_config(7),
+)
+EVENTS_ACCEPTED = TopicSpec(
+    "events.accepted",
+    12,
+    "Events that passed the pipeline's first stage and wait for routing.",
+    config=_stream_config(7),
+)
+DEAD_LETTER = TopicSpec(
+    "deadletter",
+    3,
+    "Every record a stage or connector could not handle: original bytes, origin and reason.",
+    config=_stream_config(30),
+)
+AUDIT = TopicSpec(
+    "audit",
+    12,
+    "One delivery audit record per disclosure to a partner (LED Art. 25); never expires here, "
+    "an archive downstream holds it for the legal retention period.",
+    config=_frozen({**_stream_config(0), "retention.ms": "-1"}),
+)
+
+INGEST_TOPICS: tuple[TopicSpec, ...] = (INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE)
+TOPICS: tuple[TopicSpec, ...] = (*INGEST_TOPICS, EVENTS_ACCEPTED, DEAD_LETTER, AUDIT)
+
+
+def topic_by_name(name: str) -> TopicSpec:
+    """The declared topic with this base name."""
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+class TopicOutcome(StrEnum):
+    CREATED = "created"
+    UNCHANGED = "unchanged"
+    RECONFIGURED = "reconfigured"
+
+
+def ensure_topics(
+    admin: AdminClient,
+    specs: Iterable[TopicSpec],
+    *,
+    prefix: str,
+    replication_override: int | None = None,
+    timeout_s: float = 30.0,
+) -> dict[str, TopicOutcome]:
+    """Create the missing topics and bring existing ones to their declared configs.
+
+    Safe to run again and again. A topic whose partition count or replication
+    differs from the declaration is not changed behind anyone's back (more
+    partitions would move keys to other partitions): it is reported in a
+    :class:`TopicError` naming every such topic.
+    """
+    specs = list(specs)
+    metadata = admin.list_topics(timeout=timeout_s)
+    brokers = len(metadata.brokers)
+    outcome: dict[str, TopicOutcome] = {}
+    problems: list[str] = []
+    to_create: list[NewTopic] = []
+    to_check: list[tuple[str, dict[str, str]]] = []
+
+    for spec in specs:
+        name = spec.full_name(prefix)
+        replication, config = spec.effective(replication_override)
+        if replication > brokers:
+            problems.append(
+                f"{name}: wants {replication} replicas but the cluster has {brokers} broker(s); "
+                "on a single-node cluster set LIAISON_TOPIC_REPLICATION_FACTOR=1"
+            )
+            continue
+        existing = metadata.topics.get(name)
+        if existing is None or existing.error is not None:
+            to_create.append(NewTopic(name, spec.partitions, replication, config=config))
+            continue
+        have_partitions = len(existing.partitions)
+        have_replication = len(next(iter(existing.partitions.values())).replicas)
+        if have_partitions != spec.partitions:
+            problems.append(f"{name}: has {have_partitions} partitions, declared {spec.partitions}")
+        if have_replication != replication:
+            problems.append(f"{name}: has replication {have_replication}, declared {replication}")
+        to_check.append((name, config))
+
+    if to_create:
+        for name, future in admin.create_topics(to_create, request_timeout=timeout_s).items():
+            try:
+                future.result()
+                outcome[name] = TopicOutcome.CREATED
+                log.info("created topic %s", name)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # created meanwhile
+                    outcome[name] = TopicOutcome.UNCHANGED
+                else:
+                    problems.append(f"{name}: could not be created: {error.str()}")
+
+    for name, config in to_check:
+        outcome[name] = _reconcile_config(admin, name, config, timeout_s, problems)
+
+    if problems:
+        raise TopicError("topics disagree with the declaration:\n  " + "\n  ".join(problems))
+    return outcome
+
+
+def _reconcile_config(
+    admin: AdminClient, name: str, wanted: Mapping[str, str], timeout_s: float, problems: list[str]
+) -> TopicOutcome:
+    resource = ConfigResource(ResourceType.TOPIC, name)
+    current = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
+    drift = {
+        key: value
+        for key, value in wanted.items()
+        if key not in current or current[key].value != value
+    }
+    if not drift:
+        return TopicOutcome.UNCHANGED
+    change = ConfigResource(
+        ResourceType.TOPIC,
+        name,
+        incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in drift.items()
+        ],
+    )
+    try:
+        admin.incremental_alter_configs([change], request_timeout=timeout_s)[change].result()
+    except KafkaException as exc:
+        problems.append(f"{name}: could not set {sorted(drift)}: {exc.args[0].str()}")
+        return TopicOutcome.UNCHANGED
+    log.info("reconfigured topic %s: %s", name, ", ".join(sorted(drift)))
+    return TopicOutcome.RECONFIGURED

@@ -1,0 +1,143 @@
+"""One frozen settings object, read from ``LIAISON_*`` environment variables.
+
+Every process (CLI, worker, connectors) calls :func:`load_settings` once and
+passes the result down. Each field maps to one variable: ``kafka_port`` is
+``LIAISON_KAFKA_PORT``. A ``LIAISON_`` variable that names no field is refused,
+so a misspelt setting fails loudly instead of being ignored. Secrets are
+``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from liaison.errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
+
+ENV_PREFIX = "LIAISON_"
+
+_TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+def _xdg_dir(variable: str, fallback: str) -> Path:
+    base = os.environ.get(variable)
+    return Path(base) if base else Path.home() / fallback
+
+
+class Settings(BaseModel):
+    """Runtime configuration of every Liaison process."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    # Kafka connection. Empty bootstrap servers means: the embedded broker
+    # recorded under state_dir (see ``liaison kafka start``).
+    bootstrap_servers: str = Field(default="", description="host:port[,host:port...]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    client_id: str = "liaison"
+
+    # Topics: every declared name is prefixed, so that several deployments
+    # (or tests) can share one cluster without meeting.
+    topic_prefix: str = "liaison."
+    # Overrides every declared replication factor (1 on a single-node cluster).
+    topic_replication_factor: int | None = Field(default=None, ge=1)
+
+    # Stream worker.
+    pipeline_app_id: str = "liaison-pipeline"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Embedded broker (local stack and tests).
+    state_dir: Path = Field(
+        default_factory=lambda: _xdg_dir("XDG_STATE_HOME", ".local/state") / "liaison"
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache") / "liaison"
+    )
+    kafka_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    kafka_controller_port: int = Field(default=0, ge=0, le=65535)
+    kafka_heap_mb: int = Field(default=512, ge=128)
+    kafka_start_timeout_s: float = Field(default=90.0, gt=0)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _legal_topic_prefix(cls, value: str) -> str:
+        if not _TOPIC_PREFIX_RE.fullmatch(value):
+            raise ValueError("may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in filter(None, (s.strip() for s in value.split(","))):
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """Security and identity settings in librdkafka's dotted keys (no bootstrap)."""
+        config = {"client.id": self.client_id, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location is not None:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        return config
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        """Where the embedded broker keeps its storage, logs and state file."""
+        return self.state_dir / "kafka"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment).
+
+    ``overrides`` win over the environment; the CLI uses them for its flags.
+    Raises :class:`ConfigurationError` naming every bad variable, never its value.
+    """
+    env = os.environ if environ is None else environ
+    known = set(Settings.model_fields)
+    values: dict[str, object] = {}
+    unknown: list[str] = []
+    for key, raw in env.items():
+        if not key.upper().startswith(ENV_PREFIX):
+            continue
+        field = key[len(ENV_PREFIX) :].lower()
+        if field in known:
+            values[field] = raw
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ConfigurationError(
+            "unknown setting(s): "
+            + ", ".join(sorted(unknown))
+            + f"; known ones are {', '.join(env_name(f) for f in sorted(known))}"
+        )
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = [
+            f"{env_name(str(err['loc'][0])) if err['loc'] else 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigurationError("invalid setting(s): " + "; ".join(problems)) from None

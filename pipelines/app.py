@@ -1,0 +1,62 @@
+"""The Faust application that hosts every stage."""
+
+from __future__ import annotations
+
+import ssl
+
+import faust
+from mode import CrashingSupervisor
+
+from liaison.kafka.client import resolve_bootstrap
+from liaison.settings import Settings
+from pipelines import relay
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
+    """A Faust app wired to the declared topics, with every stage registered.
+
+    Topics are never declared by Faust (the project declares them), and an
+    agent that raises takes the whole worker down (CrashingSupervisor):
+    a silently stopped agent would hold its partitions and lose nothing but
+    time, which is worse than a loud restart from the last committed offset.
+    """
+    servers = bootstrap or resolve_bootstrap(settings)
+    app = faust.App(
+        settings.pipeline_app_id,
+        broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
+        broker_client_id=f"{settings.client_id}-pipeline",
+        broker_credentials=_credentials(settings),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        agent_supervisor=CrashingSupervisor,
+        web_enabled=False,
+        store="memory://",
+        autodiscover=False,
+    )
+    relay.register(app, settings)
+    return app
+
+
+def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """The same security settings the confluent-kafka clients use, in Faust's terms."""
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.ssl_ca_location) if settings.ssl_ca_location else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,
+        mechanism=settings.sasl_mechanism or "PLAIN",
+        ssl_context=context,
+    )

@@ -1,0 +1,17 @@
+"""Run the pipeline worker in this process (``liaison worker``)."""
+
+from __future__ import annotations
+
+import faust
+
+from liaison.settings import Settings
+from pipelines.app import create_app
+
+__all__ = ["run_worker"]
+
+
+def run_worker(settings: Settings, bootstrap: str | None = None) -> None:
+    """Start the Faust worker and block until it is stopped (SIGINT or SIGTERM)."""
+    app = create_app(settings, bootstrap)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
