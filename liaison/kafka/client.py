@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from confluent_kafka import (
     Consumer,
@@ -36,6 +37,7 @@ __all__ = [
     "KafkaConfig",
     "KafkaConsumer",
     "KafkaProducer",
+    "admin_result",
     "consumer_config",
     "group_is_stable",
     "make_admin",
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 # librdkafka's own log lines, through Python logging instead of raw stderr.
 librdkafka_log = logging.getLogger("liaison.kafka.librdkafka")
 
+T = TypeVar("T")
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 KafkaConfig = dict[str, str | int | float | bool]
 Headers = Sequence[tuple[str, bytes]]
@@ -65,13 +68,28 @@ def resolve_bootstrap(settings: Settings) -> str:
     return info.bootstrap_servers
 
 
+def admin_result(future: Future[T], timeout_s: float = 30.0) -> T:
+    """The result of an AdminClient future; its error is raised as a new KafkaException.
+
+    ``future.result()`` would raise the future's own exception object, whose
+    traceback then holds this frame, which holds the future: a reference cycle
+    that keeps the AdminClient alive until a garbage collection. If that comes
+    after the broker has gone (a stopped local broker, a process at exit),
+    librdkafka can block for ever destroying the client.
+    """
+    error = future.exception(timeout=timeout_s)
+    if error is not None:
+        cause = error.args[0] if isinstance(error, KafkaException) and error.args else str(error)
+        raise KafkaException(cause)
+    return future.result()
+
+
 def group_is_stable(admin: AdminClient, group_id: str, timeout_s: float = 5.0) -> bool:
     """Whether ``group_id`` has members and has finished assigning partitions to them."""
     future = admin.describe_consumer_groups([group_id], request_timeout=timeout_s)[group_id]
-    try:
-        group = future.result(timeout=timeout_s + 1)
-    except KafkaException:
+    if future.exception(timeout=timeout_s + 1) is not None:
         return False
+    group = future.result()
     return bool(group.members) and group.state == ConsumerGroupState.STABLE
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import signal
 import socket
@@ -35,6 +36,8 @@ from confluent_kafka.admin import AdminClient
 from liaison.errors import BrokerStartError, EmbeddedKafkaError
 from liaison.kafka.jars import KAFKA_VERSION, ensure_jars, java_command
 from liaison.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BrokerAlreadyRunningError", "BrokerInfo", "EmbeddedKafka", "free_port", "read_log_tail"]
 
@@ -391,28 +394,18 @@ class EmbeddedKafka:
 
     def _terminate(self, pid: int, timeout_s: float) -> None:
         marker = str(self.config_file)
-        if not _pid_runs_broker(pid, marker):
-            self._reap()
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self._reap()
-            if not _pid_runs_broker(pid, marker):
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-        self._reap(wait=True)
-
-    def _reap(self, *, wait: bool = False) -> None:
-        """Collect the exit status of a broker this object started (no zombie left)."""
-        if self._process is None:
-            return
-        if wait:
-            self._process.wait(timeout=10)
-        elif self._process.poll() is None:
-            return
-        self._process = None
+        if _pid_runs_broker(pid, marker):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _pid_runs_broker(pid, marker) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _pid_runs_broker(pid, marker):
+                log.warning("Kafka (pid %d) ignored SIGTERM for %.0fs; killing it", pid, timeout_s)
+                os.kill(pid, signal.SIGKILL)
+        # A broker this object started is our child: collect its exit status.
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait(timeout=30)
+            self._process = None
 
     # -- context manager (tests) --------------------------------------------
 

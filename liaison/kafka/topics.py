@@ -9,6 +9,7 @@ brokers, two in sync); a single-node cluster overrides it with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +26,7 @@ from confluent_kafka.admin import (
 )
 
 from liaison.errors import TopicError
+from liaison.kafka.client import admin_result
 
 __all__ = [
     "AUDIT",
@@ -190,31 +192,56 @@ def ensure_topics(
         to_check.append((name, config))
 
     if to_create:
-        for name, future in admin.create_topics(to_create, request_timeout=timeout_s).items():
-            try:
-                future.result()
-                outcome[name] = TopicOutcome.CREATED
-                log.info("created topic %s", name)
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # created meanwhile
-                    outcome[name] = TopicOutcome.UNCHANGED
-                else:
-                    problems.append(f"{name}: could not be created: {error.str()}")
+        outcome.update(_create(admin, to_create, timeout_s, problems))
 
     for name, config in to_check:
         outcome[name] = _reconcile_config(admin, name, config, timeout_s, problems)
+
+    created = [name for name, result in outcome.items() if result is TopicOutcome.CREATED]
+    if created and not _wait_visible(admin, created, timeout_s):
+        problems.append(f"created but not yet visible in metadata: {', '.join(created)}")
 
     if problems:
         raise TopicError("topics disagree with the declaration:\n  " + "\n  ".join(problems))
     return outcome
 
 
+def _create(
+    admin: AdminClient, topics: list[NewTopic], timeout_s: float, problems: list[str]
+) -> dict[str, TopicOutcome]:
+    outcome = {}
+    for name, future in admin.create_topics(topics, request_timeout=timeout_s).items():
+        try:
+            admin_result(future, timeout_s)
+            outcome[name] = TopicOutcome.CREATED
+            log.info("created topic %s", name)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # created meanwhile
+                outcome[name] = TopicOutcome.UNCHANGED
+            else:
+                problems.append(f"{name}: could not be created: {error.str()}")
+    return outcome
+
+
+def _wait_visible(admin: AdminClient, names: list[str], timeout_s: float) -> bool:
+    """Wait until the broker serves metadata for every named topic, so callers can use them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        if all(name in topics and topics[name].error is None for name in names):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def _reconcile_config(
     admin: AdminClient, name: str, wanted: Mapping[str, str], timeout_s: float, problems: list[str]
 ) -> TopicOutcome:
     resource = ConfigResource(ResourceType.TOPIC, name)
-    current = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
+    current = admin_result(
+        admin.describe_configs([resource], request_timeout=timeout_s)[resource], timeout_s
+    )
     drift = {
         key: value
         for key, value in wanted.items()
@@ -231,7 +258,9 @@ def _reconcile_config(
         ],
     )
     try:
-        admin.incremental_alter_configs([change], request_timeout=timeout_s)[change].result()
+        admin_result(
+            admin.incremental_alter_configs([change], request_timeout=timeout_s)[change], timeout_s
+        )
     except KafkaException as exc:
         problems.append(f"{name}: could not set {sorted(drift)}: {exc.args[0].str()}")
         return TopicOutcome.UNCHANGED

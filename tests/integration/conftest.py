@@ -1,0 +1,91 @@
+"""One real embedded broker for the whole test run; each test gets its own topics and group."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from liaison.kafka.client import make_admin
+from liaison.kafka.embedded import BrokerInfo, EmbeddedKafka
+from liaison.kafka.topics import TOPICS, ensure_topics
+from liaison.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def embedded_kafka(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> EmbeddedKafka:
+    cache_dir = load_settings({}).cache_dir  # the jars are shared with the local stack
+    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"), cache_dir, heap_mb=384)
+
+    # Stopped at the very end, after pytest has dropped the last test's fixtures:
+    # librdkafka can hang destroying a client whose broker is already gone.
+    def stop() -> None:
+        broker.stop()
+
+    request.config.add_cleanup(stop)
+    broker.start()
+    return broker
+
+
+@pytest.fixture(scope="session")
+def kafka(embedded_kafka: EmbeddedKafka) -> BrokerInfo:
+    info = embedded_kafka.status()
+    assert info is not None, "the session broker is not running"
+    return info
+
+
+@pytest.fixture
+def settings(kafka: BrokerInfo, tmp_path: Path) -> Settings:
+    """Settings for one test: its own topic prefix, consumer group and state dir."""
+    tag = uuid.uuid4().hex[:10]
+    return load_settings(
+        {},
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic_prefix=f"t{tag}.",
+        pipeline_app_id=f"liaison-test-{tag}",
+        state_dir=tmp_path / "state",
+    )
+
+
+@pytest.fixture
+def admin(settings: Settings) -> AdminClient:
+    return make_admin(settings)
+
+
+@pytest.fixture
+def declared_topics(settings: Settings, admin: AdminClient) -> Settings:
+    """Create every declared topic under the test's prefix."""
+    ensure_topics(admin, TOPICS, prefix=settings.topic_prefix, replication_override=1)
+    return settings
+
+
+def liaison_env(settings: Settings) -> dict[str, str]:
+    """The environment that hands ``settings`` to a ``liaison`` subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LIAISON_")}
+    for field, value in settings.model_dump(exclude_none=True).items():
+        env["LIAISON_" + field.upper()] = str(value)
+    return env
+
+
+def liaison_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "liaison", *args]
+
+
+def run_liaison(
+    *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        liaison_command(*args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

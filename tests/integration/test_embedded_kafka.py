@@ -1,0 +1,122 @@
+import socket
+from pathlib import Path
+
+import pytest
+
+from liaison.errors import BrokerStartError
+from liaison.kafka.client import (
+    KafkaConsumer,
+    KafkaProducer,
+    consumer_config,
+    make_admin,
+    producer_config,
+)
+from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
+from liaison.kafka.topics import INGEST_CEN, ensure_topics
+from liaison.settings import load_settings
+from tests.integration.conftest import liaison_env, run_liaison
+
+pytestmark = pytest.mark.integration
+
+
+def test_round_trip_through_the_embedded_broker(settings, admin):
+    ensure_topics(admin, [INGEST_CEN], prefix=settings.topic_prefix, replication_override=1)
+    topic = INGEST_CEN.full_name(settings.topic_prefix)
+    sent = {f"key-{i}".encode(): f"value-{i}".encode() for i in range(50)}
+    with KafkaProducer(producer_config(settings)) as producer:
+        for key, value in sent.items():
+            producer.produce(topic, value, key=key, headers=[("h", b"1")])
+    assert producer.delivered == 50
+    assert producer.failed == 0
+
+    received = {}
+    with KafkaConsumer(consumer_config(settings, settings.pipeline_app_id), [topic]) as consumer:
+        for _ in range(60):
+            for message in consumer.consume(100, timeout_s=0.5):
+                received[message.key()] = message.value()
+                assert message.headers() == [("h", b"1")]
+                consumer.store(message)
+            if len(received) == len(sent):
+                break
+    assert received == sent
+
+
+def test_second_start_reports_the_running_broker(embedded_kafka, kafka):
+    again = EmbeddedKafka(embedded_kafka.data_dir, embedded_kafka.cache_dir)
+    with pytest.raises(BrokerAlreadyRunningError) as caught:
+        again.start()
+    assert caught.value.info.pid == kafka.pid
+    assert caught.value.info.bootstrap_servers == kafka.bootstrap_servers
+
+
+def test_taken_port_fails_with_the_brokers_own_words(tmp_path, embedded_kafka):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        broker = EmbeddedKafka(tmp_path / "kafka", embedded_kafka.cache_dir, port=port, heap_mb=256)
+        with pytest.raises(BrokerStartError) as caught:
+            broker.start()
+    message = str(caught.value)
+    assert "Address already in use" in message
+    assert f"127.0.0.1:{port}" in message
+    assert broker.status() is None
+    assert not broker.state_file.exists()
+
+
+def _alive(pid: int) -> bool:
+    return (
+        Path(f"/proc/{pid}").exists()
+        and b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+
+
+def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
+    settings = load_settings(
+        {}, state_dir=tmp_path / "state", cache_dir=embedded_kafka.cache_dir, kafka_heap_mb=256
+    )
+    env = liaison_env(settings)
+    env.pop("LIAISON_BOOTSTRAP_SERVERS", None)
+
+    first = run_liaison("kafka", "start", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("started Kafka")
+    info = EmbeddedKafka.from_settings(settings).status()
+    assert info is not None
+    try:
+        second = run_liaison("kafka", "start", env=env)
+        assert second.returncode == 0, second.stderr
+        assert f"already running: {info.bootstrap_servers} (pid {info.pid})" in second.stdout
+
+        status = run_liaison("kafka", "status", env=env)
+        assert status.returncode == 0
+        assert info.bootstrap_servers in status.stdout
+
+        created = run_liaison("topics", "create", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "created" in created.stdout
+    finally:
+        stopped = run_liaison("kafka", "stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"stopped Kafka (pid {info.pid})" in stopped.stdout
+    assert not _alive(info.pid)
+
+    after = run_liaison("kafka", "status", env=env)
+    assert after.returncode == 3
+    assert "not running" in after.stdout
+
+
+def test_restart_keeps_the_cluster_and_its_topics(tmp_path, embedded_kafka):
+    broker = EmbeddedKafka(tmp_path / "kafka", embedded_kafka.cache_dir, heap_mb=256)
+    settings = load_settings({}, topic_prefix="restart.")
+    with broker:
+        first = broker.status()
+        assert first is not None
+        admin = make_admin(settings, first.bootstrap_servers)
+        ensure_topics(admin, [INGEST_CEN], prefix="restart.", replication_override=1)
+    with broker:
+        second = broker.status()
+        assert second is not None
+        assert second.cluster_id == first.cluster_id
+        topics = make_admin(settings, second.bootstrap_servers).list_topics(timeout=10).topics
+        assert INGEST_CEN.full_name("restart.") in topics

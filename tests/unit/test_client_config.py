@@ -1,0 +1,56 @@
+import pytest
+
+from liaison.errors import ConfigurationError
+from liaison.kafka.client import (
+    KafkaConsumer,
+    KafkaProducer,
+    consumer_config,
+    producer_config,
+    resolve_bootstrap,
+)
+from liaison.settings import load_settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings({}, state_dir=tmp_path)
+
+
+def test_producers_are_idempotent_and_wait_for_all_replicas(settings):
+    config = producer_config(settings, "127.0.0.1:1")
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["bootstrap.servers"] == "127.0.0.1:1"
+
+
+@pytest.mark.parametrize("weaker", [{"acks": 1}, {"acks": "0"}, {"enable.idempotence": False}])
+def test_weaker_producer_guarantees_are_refused(settings, weaker):
+    with pytest.raises(ConfigurationError):
+        producer_config(settings, "127.0.0.1:1", **weaker)
+
+
+def test_consumers_never_store_offsets_by_themselves(settings):
+    config = consumer_config(settings, "g", "127.0.0.1:1")
+    assert config["enable.auto.offset.store"] is False
+    assert config["group.id"] == "g"
+    with pytest.raises(ConfigurationError):
+        consumer_config(settings, "g", "127.0.0.1:1", **{"enable.auto.offset.store": True})
+
+
+def test_unknown_client_keys_are_refused(settings):
+    with pytest.raises(ConfigurationError, match=r"no\.such\.property"):
+        KafkaProducer(producer_config(settings, "127.0.0.1:1", **{"no.such.property": 1}))
+    with pytest.raises(ConfigurationError, match=r"no\.such\.property"):
+        KafkaConsumer(
+            consumer_config(settings, "g", "127.0.0.1:1", **{"no.such.property": 1}), ["t"]
+        )
+
+
+def test_configured_bootstrap_wins(tmp_path):
+    settings = load_settings({"LIAISON_BOOTSTRAP_SERVERS": "kafka-0:9092"}, state_dir=tmp_path)
+    assert resolve_bootstrap(settings) == "kafka-0:9092"
+
+
+def test_no_bootstrap_and_no_embedded_broker_says_what_to_do(settings):
+    with pytest.raises(ConfigurationError, match="LIAISON_BOOTSTRAP_SERVERS"):
+        resolve_bootstrap(settings)
