@@ -144,7 +144,25 @@ def make_admin(settings: Settings, bootstrap: str | None = None) -> AdminClient:
     return AdminClient(_common(settings, bootstrap), logger=librdkafka_log)
 
 
-class KafkaProducer:
+class _ClosedOnExit:
+    """``with client:`` closes the client (flush for producers, leave group for consumers)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class KafkaProducer(_ClosedOnExit):
     """A producer that accounts for every record it was given.
 
     ``delivered`` and ``failed`` count the broker's answers. Use as a context
@@ -224,19 +242,8 @@ class KafkaProducer:
     def __len__(self) -> int:
         return len(self._producer)
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class KafkaConsumer:
+class KafkaConsumer(_ClosedOnExit):
     """A consumer whose offsets move only when the caller says the work is done."""
 
     def __init__(
@@ -286,14 +293,3 @@ class KafkaConsumer:
         if not self._closed:
             self._closed = True
             self._consumer.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
