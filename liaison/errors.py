@@ -8,6 +8,14 @@
      │    ├── ToolchainError         java or mvn missing, or jars not resolvable
      │    └── BrokerStartError       the broker did not come up (carries its log tail)
      ├── TopicError                  declared topics disagree with the cluster
+     ├── SchemaError                 a schema file that does not parse or breaks a rule
+     ├── SerdeError                  a message that cannot be encoded or decoded
+     │    ├── MessageTooLargeError   over the size bound, refused before decoding
+     │    ├── BadMarkerError         not Avro single-object encoding
+     │    ├── TruncatedMessageError  ends before the header or the body does
+     │    ├── UnknownFingerprintError  written with a schema no version here knows
+     │    ├── InvalidMessageError    the body does not decode under its schema
+     │    └── EncodeError            a value that does not fit the schema
      ├── DeliveryError               Kafka refused a record for good
      └── RetriableError              worth trying again later (timeouts, brokers away)
           └── FlushTimeoutError           records still in flight when shutdown gave up
@@ -20,15 +28,23 @@ faults around the data.
 from __future__ import annotations
 
 __all__ = [
+    "BadMarkerError",
     "BrokerStartError",
     "ConfigurationError",
     "DeliveryError",
     "EmbeddedKafkaError",
+    "EncodeError",
     "FlushTimeoutError",
+    "InvalidMessageError",
     "LiaisonError",
+    "MessageTooLargeError",
     "RetriableError",
+    "SchemaError",
+    "SerdeError",
     "ToolchainError",
     "TopicError",
+    "TruncatedMessageError",
+    "UnknownFingerprintError",
 ]
 
 
@@ -59,6 +75,38 @@ class BrokerStartError(EmbeddedKafkaError):
 
 class TopicError(LiaisonError):
     """The cluster's topics disagree with the declaration in ``liaison.kafka.topics``."""
+
+
+class SchemaError(LiaisonError):
+    """A schema file that does not parse, or breaks one of the project's schema rules."""
+
+
+class SerdeError(LiaisonError):
+    """A message that cannot be encoded or decoded; the reason names fields, never values."""
+
+
+class MessageTooLargeError(SerdeError):
+    """The message is larger than the bound, so it was not decoded at all."""
+
+
+class BadMarkerError(SerdeError):
+    """The message does not start with the Avro single-object marker C3 01."""
+
+
+class TruncatedMessageError(SerdeError):
+    """The message ends inside its header or its body."""
+
+
+class UnknownFingerprintError(SerdeError):
+    """The message names a writer schema (by fingerprint) that no known version has."""
+
+
+class InvalidMessageError(SerdeError):
+    """The body does not decode under the writer schema its fingerprint names."""
+
+
+class EncodeError(SerdeError):
+    """A value that does not fit the schema it is to be written with."""
 
 
 class DeliveryError(LiaisonError):

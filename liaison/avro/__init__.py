@@ -1,0 +1,1 @@
+"""Avro: the schema store (``schemas/avro``) and the single-object codec for every topic."""
