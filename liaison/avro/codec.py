@@ -11,11 +11,13 @@ fields, never values, since values may be personal data.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
+from fastavro.write import LOGICAL_WRITERS
 
 from liaison.avro.paths import mismatches
 from liaison.avro.store import SchemaStore, SchemaVersion
@@ -34,6 +36,19 @@ MARKER = b"\xc3\x01"
 HEADER_BYTES = len(MARKER) + 8
 # Matches the topics' max.message.bytes: nothing larger can arrive from Kafka.
 MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def _canonical_uuid(data: Any, schema: Any) -> str:
+    """Write the uuid logical type only in the RFC 4122 form the Avro specification requires.
+
+    fastavro passes any string through, and a Java reader rejects, say, a UUID
+    written as 32 hex digits without dashes.
+    """
+    return str(data if isinstance(data, uuid.UUID) else uuid.UUID(data))
+
+
+# fastavro's documented hook for logical types: replaces its pass-through writer.
+LOGICAL_WRITERS["string-uuid"] = _canonical_uuid
 
 _DECODE_FAILURES = (
     ValueError,

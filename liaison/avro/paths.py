@@ -35,6 +35,14 @@ def mismatches(value: Any, schema: Any, path: str, limit: int = 5) -> list[str]:
     return walker.found
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 class _Walker:
     def __init__(self, limit: int, names: dict[str, Any] | None = None) -> None:
         self.limit = limit
@@ -64,7 +72,9 @@ class _Walker:
             self.names.setdefault(schema["name"], schema)
         logical = schema.get("logicalType")
         if logical in _LOGICAL_TYPES:
-            if not isinstance(value, _LOGICAL_TYPES[logical]):
+            if not isinstance(value, _LOGICAL_TYPES[logical]) or (
+                logical == "uuid" and isinstance(value, str) and not _is_uuid(value)
+            ):
                 self.found.append(f"{path}: expected {logical}")
         elif kind == "record":
             self._record(value, schema, path)

@@ -2,6 +2,7 @@ import contextlib
 import random
 import shutil
 import struct
+import uuid
 
 import pytest
 from fastavro.utils import generate_many
@@ -187,3 +188,15 @@ def test_unreleased_schemas_elsewhere_are_unknown(tmp_path):
     data = foreign.encode(next(iter(generate_many(foreign.reader.parsed, 1))))
     with pytest.raises(UnknownFingerprintError):
         AvroCodec(EVENT).decode(data)
+
+
+def test_uuids_are_written_in_canonical_form_and_junk_is_refused(event_codec):
+    value = next(iter(generate_many(event_codec.reader.parsed, 1)))
+    plain = uuid.uuid4()
+    value["envelope"]["event_id"] = plain.hex  # 32 digits, no dashes
+    data = event_codec.encode(value)
+    assert str(plain).encode() in data
+    assert event_codec.decode(data)["envelope"]["event_id"] == plain
+    value["envelope"]["event_id"] = "not-a-uuid"
+    with pytest.raises(EncodeError, match=r"envelope\.event_id: expected uuid"):
+        event_codec.encode(value)
