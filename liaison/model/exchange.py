@@ -1,0 +1,92 @@
+"""Typed values of the liaison.exchange schemas (see schemas/avro/liaison.exchange.*.avsc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from liaison.model.common import Operation, SienaHandlingCode, SourceSystem, TlpLevel
+from liaison.model.police import AlertType, IdentifierKind
+
+__all__ = [
+    "DeadLetter",
+    "DeliveryAudit",
+    "Header",
+    "MatchDirection",
+    "WatchlistHit",
+]
+
+
+class MatchDirection(StrEnum):
+    """Which event found the other: SEIZURE_MATCHED_ALERT when a new seizure involved an identifier
+    on the watchlist; ALERT_MATCHED_SEIZURE when a new alert matched a seizure seen within the
+    window.
+    """
+
+    SEIZURE_MATCHED_ALERT = "SEIZURE_MATCHED_ALERT"
+    ALERT_MATCHED_SEIZURE = "ALERT_MATCHED_SEIZURE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """A record Liaison could not handle, kept whole with where it came from and why, so it can be
+    inspected and replayed.
+    """
+
+    dead_letter_id: UUID
+    original_value: bytes
+    original_key: bytes | None = None
+    original_headers: tuple[Header, ...] = ()
+    source_topic: str
+    source_partition: int | None = None
+    source_offset: int | None = None
+    stage: str
+    error_class: str
+    error_message: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryAudit:
+    """One disclosure of one event version to one partner (LED Art."""
+
+    audit_id: UUID
+    event_id: UUID
+    source_system: SourceSystem
+    source_record_id: str
+    event_version: int
+    operation: Operation
+    partner_id: str
+    channel: str
+    rule_id: str
+    legal_basis: str
+    purpose: str
+    fields_removed: tuple[str, ...] = ()
+    handling_code: SienaHandlingCode
+    tlp: TlpLevel
+    decided_at: datetime
+    disclosed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Header:
+    """One Kafka record header."""
+
+    key: str
+    value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchlistHit:
+    """A match between a customs record and a police alert, derived by Liaison."""
+
+    direction: MatchDirection
+    customs_event_id: UUID
+    alert_event_id: UUID
+    alert_reference: str
+    alert_type: AlertType
+    matched_kind: IdentifierKind
+    matched_identifier: str
+    rule: str
