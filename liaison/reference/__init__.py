@@ -1,0 +1,1 @@
+"""Reference data bundled with Liaison (code lists that no installed package provides)."""
