@@ -35,6 +35,8 @@ from liaison.model.police import IdentifierKind, PoliceAlert, WatchedItem
 
 __all__ = [
     "Problem",
+    "container_check_digit",
+    "imo_check_digit",
     "known_place",
     "valid_container_number",
     "valid_country",
@@ -44,6 +46,7 @@ __all__ = [
     "valid_unlocode",
     "valid_vin",
     "validate",
+    "vin_check_digit",
 ]
 
 # Codes the EU uses that ISO 3166-1 leaves to users: XK Kosovo, EU the Union itself.
@@ -119,21 +122,27 @@ _ISO6346 = _letter_values()
 _CONTAINER_RE = re.compile(r"[A-Z]{3}[UJZ]\d{7}")
 
 
+def container_check_digit(first_ten: str) -> int:
+    """The ISO 6346 check digit of an owner code, category and serial number."""
+    total = sum((_ISO6346[c] if c.isalpha() else int(c)) << i for i, c in enumerate(first_ten))
+    return total % 11 % 10
+
+
 def valid_container_number(number: str) -> bool:
     """Owner code, category (U, J or Z), six-digit serial and the mod-11 check digit."""
-    if not _CONTAINER_RE.fullmatch(number):
-        return False
-    total = sum((_ISO6346[c] if c.isalpha() else int(c)) << i for i, c in enumerate(number[:10]))
-    return total % 11 % 10 == int(number[10])
+    return bool(_CONTAINER_RE.fullmatch(number)) and (
+        container_check_digit(number[:10]) == int(number[10])
+    )
+
+
+def imo_check_digit(first_six: str) -> int:
+    """The sum of the first six digits weighted 7 down to 2, modulo 10."""
+    return sum(int(d) * w for d, w in zip(first_six, range(7, 1, -1), strict=True)) % 10
 
 
 def valid_imo_number(number: str) -> bool:
-    """Seven digits; the last is the sum of the first six weighted 7 down to 2, modulo 10."""
-    if not re.fullmatch(r"\d{7}", number):
-        return False
-    return sum(int(d) * w for d, w in zip(number[:6], range(7, 1, -1), strict=True)) % 10 == int(
-        number[6]
-    )
+    """Seven digits, the last a check digit."""
+    return bool(re.fullmatch(r"\d{7}", number)) and imo_check_digit(number[:6]) == int(number[6])
 
 
 _VIN_RE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")  # I, O and Q are never used
@@ -152,14 +161,14 @@ def valid_vin(vin: str) -> bool:
     that is for vehicles made for North America (world manufacturer codes 1 to 5)."""
     if not _VIN_RE.fullmatch(vin):
         return False
-    if vin[0] not in "12345":
-        return True
-    total = sum(
-        (int(c) if c.isdigit() else _VIN_VALUES[c]) * w
-        for c, w in zip(vin, _VIN_WEIGHTS, strict=True)
-    )
-    check = total % 11
-    return vin[8] == ("X" if check == 10 else str(check))
+    return vin[0] not in "12345" or vin[8] == vin_check_digit(vin)
+
+
+def vin_check_digit(vin: str) -> str:
+    """The ISO 3779 check character of a 17-character VIN (position 9 itself weighs 0)."""
+    values = (int(c) if c.isdigit() else _VIN_VALUES[c] for c in vin)
+    check = sum(v * w for v, w in zip(values, _VIN_WEIGHTS, strict=True)) % 11
+    return "X" if check == 10 else str(check)
 
 
 # -- whole events ------------------------------------------------------------------

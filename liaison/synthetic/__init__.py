@@ -1,0 +1,1 @@
+"""Synthetic enforcement traffic: realistic, invented, reproducible from a seed."""

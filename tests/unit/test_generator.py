@@ -1,0 +1,161 @@
+from collections import defaultdict
+
+import pytest
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import EVENT
+from liaison.errors import SerdeError
+from liaison.model import from_avro
+from liaison.model.common import Event, Operation, SourceSystem
+from liaison.model.customs import CisRecord, QuantityUnit, Seizure
+from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
+from liaison.validation import validate
+
+CODEC = AvroCodec(EVENT)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return TrafficGenerator(seed=11).take(4000)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes():
+    first = [(r.key, r.value) for r in TrafficGenerator(seed=5).take(1500)]
+    again = [(r.key, r.value) for r in TrafficGenerator(seed=5).take(1500)]
+    other = [(r.key, r.value) for r in TrafficGenerator(seed=6).take(1500)]
+    assert first == again
+    assert first != other
+
+
+def test_every_kind_of_record_is_made_by_default(records):
+    assert {r.label for r in records} == set(Label)
+
+
+def test_shares_follow_the_mix_and_are_reported():
+    mix = TrafficMix(replay=0.2, amendment=0.0, stale=0.0, erasure=0.0, malformed=0.1)
+    generator = TrafficGenerator(seed=3, mix=mix)
+    made = generator.take(5000)
+    report = generator.report()
+    assert report["replay"] == pytest.approx(0.2, abs=0.02)
+    assert report["malformed-bytes"] == pytest.approx(0.1, abs=0.015)
+    assert report["amendment"] == report["stale"] == report["erasure"] == 0
+    assert sum(1 for r in made if r.label is Label.REPLAY) == generator.counts[Label.REPLAY]
+
+
+def test_shares_must_leave_room_for_base_reports():
+    with pytest.raises(ValueError, match=r"0\.9"):
+        TrafficMix(replay=0.5, amendment=0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        TrafficMix(replay=-0.1)
+
+
+def test_records_decode_and_validate_unless_broken_on_purpose(records):
+    for record in records:
+        if record.label is Label.MALFORMED_BYTES:
+            with pytest.raises(SerdeError):
+                CODEC.decode(record.value)
+            continue
+        event = from_avro(Event, CODEC.decode(record.value))
+        assert event == record.event
+        problems = validate(event)
+        if record.label is Label.INVALID_VALUES:
+            assert [p.field for p in problems] == ["payload.route.origin_country"]
+        else:
+            assert problems == [], record.label
+
+
+def test_versions_replays_and_stale_arrive_as_described(records):
+    seen_bytes: set[bytes] = set()
+    highest: dict[bytes, int] = defaultdict(int)
+    for record in records:
+        if record.label is Label.MALFORMED_BYTES:
+            continue
+        version = record.event.envelope.version
+        if record.label is Label.REPLAY:
+            assert record.value in seen_bytes
+        elif record.label is Label.STALE:
+            assert version < highest[record.key]
+        elif record.label in (Label.AMENDMENT, Label.ERASURE):
+            assert version > highest[record.key] >= 1
+        if record.label is Label.ERASURE:
+            assert record.event.envelope.operation is Operation.ERASURE
+        seen_bytes.add(record.value)
+        highest[record.key] = max(highest[record.key], version)
+
+
+def _grams(record: CisRecord) -> float:
+    """The first item's amount in grams, or infinity when it is not given in grams."""
+    quantity = record.items[0].quantity
+    return quantity.amount if quantity and quantity.unit is QuantityUnit.GRM else float("inf")
+
+
+def test_cen_copies_match_an_earlier_cis_record_without_personal_data(records):
+    cis = [r.event for r in records if r.label is Label.CIS_RECORD]
+    copies = [r.event for r in records if r.label is Label.CROSS_SOURCE_COPY]
+    assert copies
+    for copy in copies:
+        seizure = copy.payload
+        assert isinstance(seizure, Seizure)
+        assert copy.envelope.source_system is SourceSystem.CEN
+        assert seizure.persons == ()
+        assert seizure.quantity.unit is QuantityUnit.KGM
+        # Flight numbers can repeat: the original is the one that also agrees on
+        # the day and the amount.
+        originals = [
+            e
+            for e in cis
+            if isinstance(e.payload, CisRecord)
+            and e.payload.conveyance == seizure.conveyance
+            and e.payload.place == seizure.place
+            and e.envelope.event_time.date() == copy.envelope.event_time.date()
+            and abs(_grams(e.payload) / 1000 - seizure.quantity.amount) <= 0.051
+        ]
+        assert len(originals) == 1
+        original = originals[0]
+        assert copy.envelope.source_record_id != original.envelope.source_record_id
+
+
+def test_watchlist_seizures_carry_a_watched_identifier(records):
+    watched = {
+        item.identifier for r in records if r.label is Label.ALERT for item in r.event.payload.items
+    }
+    hits = [r.event.payload for r in records if r.label is Label.WATCHLIST_SEIZURE]
+    assert hits
+    for seizure in hits:
+        identifiers = {
+            seizure.conveyance.vin,
+            seizure.conveyance.imo_number,
+            *seizure.conveyance.container_numbers,
+        }
+        assert identifiers & watched
+
+
+def test_people_in_the_data_are_invented(records):
+    persons = [
+        p for r in records if r.event is not None for p in getattr(r.event.payload, "persons", ())
+    ]
+    assert persons
+    for person in persons:
+        assert person.given_names in {
+            "Testa",
+            "Probo",
+            "Ficta",
+            "Nemo",
+            "Ipsa",
+            "Dummo",
+            "Placida",
+            "Exempla",
+            "Nulla",
+            "Varo",
+        }
+
+
+def test_derived_records_reuse_the_key_of_their_record(records):
+    derived = (Label.REPLAY, Label.AMENDMENT, Label.STALE, Label.ERASURE)
+    first_seen: dict[bytes, int] = {}
+    for index, record in enumerate(records):
+        if record.label not in derived and record.label is not Label.MALFORMED_BYTES:
+            first_seen.setdefault(record.key, index)
+    for index, record in enumerate(records):
+        if record.label in derived:
+            assert first_seen.get(record.key, len(records)) < index, record.label
