@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import IO, ParamSpec, TypeVar
 
 import click
 
 from liaison.demo import DemoOptions, run_demo
 from liaison.errors import ConfigurationError, LiaisonError
-from liaison.kafka.client import make_admin
+from liaison.kafka.client import KafkaProducer, make_admin, producer_config
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
 from liaison.kafka.topics import TOPICS, ensure_topics
 from liaison.settings import Settings, load_settings
+from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
+from liaison.synthetic.output import produce, write_jsonl
 
 __all__ = ["main"]
 
@@ -155,6 +158,82 @@ def topics_list() -> None:
         click.echo(
             f"{spec.full_name(prefix)}  partitions={spec.partitions} "
             f"replication={spec.replication_factor}  {configs}\n    {spec.description}"
+        )
+
+
+# -- synthetic data ----------------------------------------------------------
+
+
+def _parse_mix(shares: tuple[str, ...]) -> TrafficMix:
+    values: dict[str, float] = {}
+    names = {f.name for f in dataclasses.fields(TrafficMix)}
+    for item in shares:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise click.BadParameter(
+                f"{item!r}: expected NAME=SHARE with NAME one of {', '.join(sorted(names))}"
+            )
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: {value!r} is not a number") from None
+    try:
+        return TrafficMix(**values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.option("--count", type=click.IntRange(min=1), required=True, help="How many records.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same records.")
+@click.option(
+    "--mix",
+    "shares",
+    multiple=True,
+    metavar="NAME=SHARE",
+    help="Share of one kind of record, e.g. --mix replay=0.1 (repeatable).",
+)
+@click.option(
+    "--out",
+    type=click.File("w"),
+    default=None,
+    help="Write JSON lines here ('-' for standard output).",
+)
+@click.option("--kafka", is_flag=True, help="Produce to the ingest topics instead.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Records per second when producing (default: as fast as possible).",
+)
+@_reported
+def generate(
+    *,
+    count: int,
+    seed: int,
+    shares: tuple[str, ...],
+    out: IO[str] | None,
+    kafka: bool,
+    rate: float | None,
+) -> None:
+    """Synthetic ingest traffic: seizures, CIS+ records, alerts, and their messiness."""
+    if (out is None) == (not kafka):
+        raise click.UsageError("give exactly one of --out and --kafka")
+    settings = _settings()
+    generator = TrafficGenerator(seed=seed, mix=_parse_mix(shares))
+    records = (generator.next() for _ in range(count))
+    if out is not None:
+        write_jsonl(records, out, settings.topic_prefix)
+    else:
+        with KafkaProducer(producer_config(settings)) as producer:
+            produce(records, producer, settings.topic_prefix, rate)
+    report = generator.report()
+    click.echo(f"{count} records, seed {seed}:", err=out is not None and out.name == "<stdout>")
+    for label, share in report.items():
+        click.echo(
+            f"  {label:18} {generator.counts[Label(label)]:7d}  {share:6.1%}",
+            err=out is not None and out.name == "<stdout>",
         )
 
 

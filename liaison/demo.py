@@ -1,4 +1,4 @@
-"""The local stack: embedded Kafka, the topics, the pipeline worker and sample traffic.
+"""The local stack: embedded Kafka, the topics, the pipeline worker and synthetic traffic.
 
 ``liaison demo`` runs it in the foreground, prints what flows through once a
 second or so, and stops everything it started on Ctrl-C (or after
@@ -33,8 +33,9 @@ from liaison.kafka.client import (
 )
 from liaison.kafka.embedded import EmbeddedKafka, read_log_tail
 from liaison.kafka.topics import EVENTS_ACCEPTED, TOPICS, ensure_topics
-from liaison.sample import sample_events
 from liaison.settings import Settings, env_name
+from liaison.synthetic.generator import TrafficGenerator
+from liaison.synthetic.output import LABEL_HEADER
 
 __all__ = ["DemoOptions", "DemoReport", "run_demo"]
 
@@ -116,7 +117,7 @@ def run_demo(
             stop=stop,
         )
         out("Worker ready (partitions assigned).")
-        out("Feeding sample events; Ctrl-C stops everything.\n")
+        out("Feeding synthetic traffic (Avro events); Ctrl-C stops everything.\n")
         return _pump(
             settings=settings,
             bootstrap=bootstrap,
@@ -195,7 +196,7 @@ def _pump(
     out: Callable[[str], None],
 ) -> DemoReport:
     report = DemoReport()
-    events = sample_events(options.seed)
+    traffic = TrafficGenerator(seed=options.seed)
     prefix = settings.topic_prefix
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
@@ -223,12 +224,15 @@ def _pump(
                 out(f"The worker exited with code {worker.returncode}; see its log.")
                 break
             while now >= next_send and (options.count is None or report.sent < options.count):
-                event = next(events)
+                record = traffic.next()
                 producer.produce(
-                    event.topic.full_name(prefix),
-                    event.value,
-                    key=event.key,
-                    headers=[(SENT_HEADER, str(time.time_ns()).encode())],
+                    record.topic.full_name(prefix),
+                    record.value,
+                    key=record.key,
+                    headers=[
+                        (SENT_HEADER, str(time.time_ns()).encode()),
+                        (LABEL_HEADER, record.label.value.encode()),
+                    ],
                     on_delivery=delivered,
                 )
                 report.sent += 1
@@ -242,6 +246,7 @@ def _pump(
                 out(report.line())
                 next_report = now + options.report_every_s
     out(report.line())
+    out("Sent: " + ", ".join(f"{label} {n}" for label, n in traffic.counts.most_common()))
     return report
 
 

@@ -35,3 +35,42 @@ def test_topics_create_without_any_kafka_says_how_to_get_one(tmp_path):
     result = CliRunner().invoke(cli, ["topics", "create"], env={"LIAISON_STATE_DIR": str(tmp_path)})
     assert result.exit_code == 2
     assert "liaison kafka start" in result.output
+
+
+def test_generate_writes_the_same_lines_for_the_same_seed(tmp_path):
+    env = {"LIAISON_STATE_DIR": str(tmp_path)}
+    outputs = []
+    for name in ("a.jsonl", "b.jsonl"):
+        path = tmp_path / name
+        result = CliRunner().invoke(
+            cli,
+            [
+                "generate",
+                "--count",
+                "300",
+                "--seed",
+                "9",
+                "--mix",
+                "replay=0.2",
+                "--out",
+                str(path),
+            ],
+            env=env,
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(path.read_text())
+    assert outputs[0] == outputs[1]
+    lines = outputs[0].splitlines()
+    assert len(lines) == 300
+    replays = sum('"label": "replay"' in line for line in lines)
+    assert f"replay             {replays:7d}" in result.output
+
+
+def test_generate_refuses_an_unknown_share(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["generate", "--count", "1", "--out", "-", "--mix", "replays=0.1"],
+        env={"LIAISON_STATE_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 2
+    assert "replays=0.1" in result.output
