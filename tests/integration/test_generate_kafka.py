@@ -1,6 +1,6 @@
 import base64
-from collections import Counter
 import json
+from collections import Counter
 
 import pytest
 
