@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
 import click
@@ -202,6 +203,12 @@ def _parse_mix(shares: tuple[str, ...]) -> TrafficMix:
 )
 @click.option("--kafka", is_flag=True, help="Produce to the ingest topics instead.")
 @click.option(
+    "--native",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write each connector's native input format under this directory instead.",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0.1),
     default=None,
@@ -215,16 +222,22 @@ def generate(
     shares: tuple[str, ...],
     out: IO[str] | None,
     kafka: bool,
+    native: Path | None,
     rate: float | None,
 ) -> None:
     """Synthetic ingest traffic: seizures, CIS+ records, alerts, and their messiness."""
-    if (out is None) == (not kafka):
-        raise click.UsageError("give exactly one of --out and --kafka")
+    if sum((out is not None, kafka, native is not None)) != 1:
+        raise click.UsageError("give exactly one of --out, --kafka and --native")
     settings = _settings()
     generator = TrafficGenerator(seed=seed, mix=_parse_mix(shares))
     records = (generator.next() for _ in range(count))
     if out is not None:
         write_jsonl(records, out, settings.topic_prefix)
+    elif native is not None:
+        from connectors.native import write_native  # noqa: PLC0415 - connectors build on the core
+
+        for kind, number in sorted(write_native(records, native).items()):
+            click.echo(f"{number:7d} {kind} records under {native}")
     else:
         with KafkaProducer(producer_config(settings)) as producer:
             produce(records, producer, settings.topic_prefix, rate)

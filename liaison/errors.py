@@ -16,6 +16,7 @@
      │    ├── UnknownFingerprintError  written with a schema no version here knows
      │    ├── InvalidMessageError    the body does not decode under its schema
      │    └── EncodeError            a value that does not fit the schema
+     ├── MappingError                an external record that does not map to an event
      ├── DeliveryError               Kafka refused a record for good
      └── RetriableError              worth trying again later (timeouts, brokers away)
           └── FlushTimeoutError           records still in flight when shutdown gave up
@@ -37,6 +38,7 @@ __all__ = [
     "FlushTimeoutError",
     "InvalidMessageError",
     "LiaisonError",
+    "MappingError",
     "MessageTooLargeError",
     "RetriableError",
     "SchemaError",
@@ -107,6 +109,18 @@ class InvalidMessageError(SerdeError):
 
 class EncodeError(SerdeError):
     """A value that does not fit the schema it is to be written with."""
+
+
+class MappingError(LiaisonError):
+    """An external record (a CSV row, a JSON body) that does not map to an event.
+
+    ``field`` names the external field; the message never quotes its value.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class DeliveryError(LiaisonError):

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from liaison.model import common, customs, exchange, police
 
-__all__ = ["MODEL_TYPES", "avro_name", "from_avro", "to_avro"]
+__all__ = ["MODEL_TYPES", "avro_name", "from_avro", "hints", "to_avro"]
 
 T = TypeVar("T")
 
@@ -67,8 +67,15 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, globalns=_HINT_NAMESPACE)
+def hints(cls: type) -> dict[str, Any]:
+    """The resolved type of each field of a model record, in field order."""
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = typing.get_type_hints(cls, globalns=_HINT_NAMESPACE)
+    return found
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
 
 
 def _is_record(hint: Any) -> bool:
@@ -131,7 +138,7 @@ def _record_to(cls: type) -> Convert:
         plan: list[tuple[str, Convert]] = []
         _TO[cls] = lambda value: {name: to(getattr(value, name)) for name, to in plan}
         # Filled after registering, so that a type met again while planning finds it.
-        plan.extend((name, _converters(hint)[0]) for name, hint in _hints(cls).items())
+        plan.extend((name, _converters(hint)[0]) for name, hint in hints(cls).items())
     return _TO[cls]
 
 
@@ -139,5 +146,5 @@ def _record_from(cls: type) -> Convert:
     if cls not in _FROM:
         plan: list[tuple[str, Convert]] = []
         _FROM[cls] = lambda data: cls(**{n: back(data[n]) for n, back in plan if n in data})
-        plan.extend((name, _converters(hint)[1]) for name, hint in _hints(cls).items())
+        plan.extend((name, _converters(hint)[1]) for name, hint in hints(cls).items())
     return _FROM[cls]

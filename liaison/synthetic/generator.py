@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import string
-import uuid
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from enum import StrEnum
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
+from liaison.identity import event_id_for
 from liaison.kafka.topics import INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE, TopicSpec
 from liaison.model import to_avro
 from liaison.model.common import (
@@ -148,6 +148,7 @@ class SyntheticRecord:
     key: bytes
     value: bytes
     event: Event | None  # None when the bytes are malformed on purpose
+    basis: Event | None = None  # for malformed bytes: the event they were broken from
 
 
 _TOPICS = {
@@ -342,7 +343,7 @@ class TrafficGenerator:
             value = b"\x00\x00" + good.value[2:]
         else:
             value = b'{"source_system": "CEN", "note": "sent as JSON by mistake"}'
-        return SyntheticRecord(Label.MALFORMED_BYTES, good.topic, good.key, value, None)
+        return SyntheticRecord(Label.MALFORMED_BYTES, good.topic, good.key, value, None, good.event)
 
     def _invalid(self) -> SyntheticRecord:
         envelope, seizure = self._seizure_parts()
@@ -353,7 +354,11 @@ class TrafficGenerator:
     def _next_version(self, previous: Event, operation: Operation) -> Event:
         envelope = dataclasses.replace(
             previous.envelope,
-            event_id=self._uuid(),
+            event_id=event_id_for(
+                previous.envelope.source_system,
+                previous.envelope.source_record_id,
+                previous.envelope.version + 1,
+            ),
             version=previous.envelope.version + 1,
             operation=operation,
             report_time=self.clock,
@@ -369,9 +374,6 @@ class TrafficGenerator:
         return Event(envelope=envelope, payload=payload)
 
     # -- base reports -----------------------------------------------------
-
-    def _uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
     def _record_id(self, prefix: str) -> str:
         self._serial += 1
@@ -389,7 +391,7 @@ class TrafficGenerator:
         event_time: datetime | None = None,
     ) -> Envelope:
         return Envelope(
-            event_id=self._uuid(),
+            event_id=event_id_for(source, record_id, 1),
             source_system=source,
             source_record_id=record_id,
             version=1,
@@ -563,7 +565,7 @@ class TrafficGenerator:
         grams = commodity.unit is QuantityUnit.KGM
         amount = round(self.rng.uniform(commodity.low, commodity.high), 3)
         quantity = Quantity(
-            amount=round(amount * 1000) if grams else amount,
+            amount=float(round(amount * 1000)) if grams else amount,
             unit=QuantityUnit.GRM if grams else commodity.unit,
         )
         persons = self._persons(self.rng.randint(0, 2))

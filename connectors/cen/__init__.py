@@ -1,0 +1,1 @@
+"""CEN: the WCO Customs Enforcement Network, and national CEN installations (nCEN)."""

@@ -1,0 +1,1 @@
+"""CIS+: the EU Customs Information System (OLAF's AFIS platform)."""

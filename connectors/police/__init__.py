@@ -1,0 +1,1 @@
+"""Police: INTERPOL notices and diffusions, database entries, national alerts; the watchlist."""

@@ -1,0 +1,17 @@
+"""Liaison's event ids: derived from what identifies a report, so a resent report keeps its id."""
+
+from __future__ import annotations
+
+import uuid
+
+from liaison.model.common import SourceSystem
+
+__all__ = ["EVENT_ID_NAMESPACE", "event_id_for"]
+
+# A fixed namespace of Liaison's own, for name-based (version 5) UUIDs.
+EVENT_ID_NAMESPACE = uuid.UUID("5b1f3c52-7a43-5f0e-9d1c-4a1e7c2b9d10")
+
+
+def event_id_for(source: SourceSystem, record_id: str, version: int) -> uuid.UUID:
+    """The event id of version ``version`` of ``record_id`` from ``source``: the same every time."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{source.value}\x1f{record_id}\x1f{version}")

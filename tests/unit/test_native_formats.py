@@ -1,0 +1,201 @@
+"""The connectors' native formats: what the generator writes, the mappings read back."""
+
+import csv
+import dataclasses
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.cen.format import SEIZURE_COLUMNS, read_export, seizure_row, write_export
+from connectors.cisplus import format as cisplus
+from connectors.native import write_native
+from connectors.police import format as police
+from liaison.errors import MappingError
+from liaison.identity import event_id_for
+from liaison.model.common import Event, Lineage, SourceSystem
+from liaison.synthetic.generator import Label, TrafficGenerator
+from tests.samples import realistic_seizure
+
+INGEST = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _as_ingested(event: Event) -> Event:
+    """What a connector makes of an event: the same, but ingested now, with its derived id
+    and no lineage inside Liaison yet."""
+    envelope = event.envelope
+    return dataclasses.replace(
+        event,
+        envelope=dataclasses.replace(
+            envelope,
+            ingest_time=INGEST,
+            event_id=event_id_for(
+                envelope.source_system, envelope.source_record_id, envelope.version
+            ),
+            lineage=Lineage(),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def traffic():
+    return TrafficGenerator(seed=21).take(3000)
+
+
+def _events(traffic, sources):
+    return [
+        r.event
+        for r in traffic
+        if r.event is not None
+        and r.event.envelope.source_system in sources
+        and r.label is not Label.REPLAY
+    ]
+
+
+def test_cen_export_round_trips_every_seizure(traffic):
+    events = _events(traffic, {SourceSystem.CEN, SourceSystem.NCEN})
+    seizures, persons = write_export(events)
+    results = list(read_export(seizures, persons, ingest_time=INGEST))
+    assert [r.error for r in results] == [None] * len(events)
+    assert [r.event for r in results] == [_as_ingested(e) for e in events]
+    assert [r.line for r in results] == list(range(2, len(events) + 2))
+
+
+def test_a_realistic_nominal_seizure_round_trips():
+    event = realistic_seizure()
+    seizures, persons = write_export([event])
+    assert "Quandry" in persons
+    assert "Quandry" not in seizures
+    (result,) = read_export(seizures, persons, ingest_time=INGEST)
+    assert result.event == _as_ingested(event)
+
+
+def _rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _csv(rows, columns=SEIZURE_COLUMNS):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_bad_rows_are_rejected_with_line_and_field_and_the_rest_goes_on():
+    good = seizure_row(realistic_seizure())
+    bad_quantity = {**good, "record_id": "R2", "quantity": "a lot"}
+    bad_mode = {**good, "record_id": "R3", "transport_mode": "12"}
+    no_agency = {**good, "record_id": "R4", "reporting_agency": ""}
+    text = _csv([good, bad_quantity, bad_mode, no_agency])
+    results = list(read_export(text, None, ingest_time=INGEST))
+    assert results[0].error is None
+    assert [(r.line, r.record_id, r.error and r.error.field) for r in results[1:]] == [
+        (3, "R2", "quantity"),
+        (4, "R3", "transport_mode"),
+        (5, "R4", "reporting_agency"),
+    ]
+    assert "a lot" not in str(results[1].error)
+
+
+def test_cen_proper_refuses_persons():
+    event = realistic_seizure()
+    event = dataclasses.replace(
+        event, envelope=dataclasses.replace(event.envelope, source_system=SourceSystem.CEN)
+    )
+    seizures, persons = write_export([event])
+    (result,) = read_export(seizures, persons, ingest_time=INGEST)
+    assert result.error is not None
+    assert "non-nominal" in result.error.reason
+
+
+def test_a_file_without_the_key_columns_is_rejected_whole():
+    results = list(read_export("a,b\n1,2\n", None, ingest_time=INGEST))
+    assert [r.error and r.error.field for r in results] == ["header"]
+
+
+def test_extra_cells_are_rejected():
+    text = _csv([seizure_row(realistic_seizure())]).rstrip("\n") + ",surplus\n"
+    (result,) = read_export(text, None, ingest_time=INGEST)
+    assert result.error is not None
+    assert result.error.field == "row"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "sources"),
+    [
+        (cisplus, {SourceSystem.CIS_PLUS}),
+        (police, {SourceSystem.POLICE}),
+    ],
+)
+def test_json_bodies_round_trip(traffic, fmt, sources):
+    events = _events(traffic, sources)
+    assert events
+    for event in events:
+        body = json.loads(json.dumps(fmt.body_of(event)))
+        assert fmt.event_of(body, ingest_time=INGEST) == _as_ingested(event)
+
+
+def _cis_body(traffic):
+    return cisplus.body_of(_events(traffic, {SourceSystem.CIS_PLUS})[0])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b.pop("record_id"), "record_id"),
+        (lambda b: b.update(version=0), "version"),
+        (lambda b: b.update(version="2"), "version"),
+        (lambda b: b.update(surprise=1), "surprise"),
+        (lambda b: b.update(event_time="2026-11-20T06:15:00"), "event_time"),
+        (lambda b: b["handling"].update(tlp="PINK"), "handling.tlp"),
+        (
+            lambda b: b["record"]["items"][0]["quantity"].update(amount="many"),
+            "record.items[0].quantity.amount",
+        ),
+        (lambda b: b["record"].pop("case_reference"), "record.case_reference"),
+    ],
+)
+def test_json_errors_name_the_path(traffic, change, field):
+    body = json.loads(json.dumps(_cis_body(traffic)))
+    change(body)
+    with pytest.raises(MappingError) as caught:
+        cisplus.event_of(body, ingest_time=INGEST)
+    assert caught.value.field == field
+
+
+def test_a_body_that_is_not_an_object_is_refused():
+    with pytest.raises(MappingError, match="JSON object"):
+        police.event_of([1, 2], ingest_time=INGEST)
+
+
+def test_native_output_reads_back_as_the_generated_events(tmp_path):
+    records = TrafficGenerator(seed=8).take(1500)
+    written = write_native(records, tmp_path, batch_size=400)
+    assert sum(written.values()) == len(records)
+
+    read_back = []
+    rejected = 0
+    for seizures in sorted((tmp_path / "cen" / "inbox").glob("*.seizures.csv")):
+        persons = seizures.with_name(seizures.name.replace(".seizures.", ".persons."))
+        for result in read_export(seizures.read_text(), persons.read_text(), ingest_time=INGEST):
+            if result.error is None:
+                read_back.append(result.event)
+            else:
+                rejected += 1
+    for folder, fmt in (("cisplus", cisplus), ("police", police)):
+        for line in (
+            (tmp_path / folder / ("records.jsonl" if folder == "cisplus" else "alerts.jsonl"))
+            .read_text()
+            .splitlines()
+        ):
+            try:
+                read_back.append(fmt.event_of(json.loads(line), ingest_time=INGEST))
+            except (json.JSONDecodeError, MappingError):
+                rejected += 1
+    expected = [_as_ingested(r.event) for r in records if r.event is not None]
+    missing = set(map(repr, expected)) - set(map(repr, read_back))
+    assert not missing, sorted(missing)[0]
+    assert sorted(map(repr, read_back)) == sorted(map(repr, expected))
+    assert rejected == sum(1 for r in records if r.label is Label.MALFORMED_BYTES)
