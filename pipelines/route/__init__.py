@@ -1,0 +1,1 @@
+"""The route stage: who gets each event, in which form, on which basis; and the audit of it."""

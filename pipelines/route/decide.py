@@ -1,0 +1,228 @@
+"""The routing decision: for one event, which partners get it, in which form, by which rule.
+
+Personal data is removed mechanically from the fields the schemas mark
+``"pii": true``: a partner without a basis for personal data gets none; a
+partner with one gets the persons of the categories it may receive. CEN gets
+none, whatever the policy says. Data marked H2 or TLP:RED goes only to the
+partners the provider named. A correction or an erasure also goes to every
+partner that received an earlier version, even where today's rules would not
+send it (LED Art. 7(3)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+from liaison.avro.store import SCHEMA_DIR
+from liaison.model import avro_name
+from liaison.model.common import (
+    DataSubjectCategory,
+    Event,
+    Operation,
+    Person,
+    SienaHandlingCode,
+    TlpLevel,
+)
+from liaison.model.customs import CisRecord, CommodityArea, Seizure
+from liaison.model.exchange import WatchlistHit
+from liaison.model.police import PoliceAlert
+from pipelines.route.policy import Partner, PayloadKind, RoutingPolicy
+
+__all__ = [
+    "Delivery",
+    "Refusal",
+    "RouteDecision",
+    "payload_kind",
+    "route_decision",
+    "strip_personal",
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    partner: Partner
+    rule_id: str
+    removed_fields: tuple[str, ...]
+    event: Event  # the form this partner gets
+
+
+@dataclass(frozen=True)
+class Refusal:
+    partner_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    deliveries: tuple[Delivery, ...]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(d.partner.id for d in self.deliveries)
+
+
+def payload_kind(event: Event) -> PayloadKind:
+    payload = event.payload
+    if isinstance(payload, Seizure):
+        return PayloadKind.SEIZURE
+    if isinstance(payload, CisRecord):
+        return PayloadKind.CIS_RECORD
+    if isinstance(payload, PoliceAlert):
+        return PayloadKind.POLICE_ALERT
+    if isinstance(payload, WatchlistHit):
+        return PayloadKind.WATCHLIST_HIT
+    raise TypeError(type(payload).__name__)
+
+
+def _areas(event: Event) -> set[CommodityArea] | None:
+    """The commodity areas of a customs payload; None where areas do not apply."""
+    payload = event.payload
+    if isinstance(payload, Seizure):
+        return {payload.commodity_area}
+    if isinstance(payload, CisRecord):
+        return {item.commodity_area for item in payload.items} or {CommodityArea.OTHER}
+    return None
+
+
+def _countries(event: Event) -> set[str]:
+    countries = {event.envelope.reporting_country}
+    payload = event.payload
+    route = getattr(payload, "route", None)
+    if route is not None:
+        countries |= {c for c in (route.origin_country, route.destination_country) if c}
+        countries |= set(route.transit_countries)
+    if isinstance(payload, PoliceAlert):
+        countries.add(payload.issuing_country)
+    return countries
+
+
+def _restricted(event: Event) -> bool:
+    handling = event.envelope.handling
+    return handling.handling_code is SienaHandlingCode.H2 or handling.tlp is TlpLevel.RED
+
+
+def _why_not(event: Event, partner: Partner) -> str | None:  # noqa: PLR0911 - one guard per rule
+    """Why ``partner`` must not or need not get ``event``; None when it gets it."""
+    kind = payload_kind(event)
+    envelope = event.envelope
+    handling = envelope.handling
+    if kind not in partner.payloads:
+        return f"does not receive {kind.value}"
+    if envelope.source_system not in partner.sources:
+        return f"does not receive from {envelope.source_system.value}"
+    if handling.handling_code not in partner.handling_codes:
+        return f"may not receive handling code {handling.handling_code.value}"
+    if handling.tlp not in partner.tlp:
+        return f"may not receive TLP:{handling.tlp.value}"
+    if _restricted(event):
+        if partner.id not in handling.releasable_to:
+            return "not a named recipient of H2 or TLP:RED data"
+        return None  # named by the provider: area and country interests do not apply
+    areas = _areas(event)
+    if areas is not None and not any(partner.covers_area(area) for area in areas):
+        return "not for its commodity areas"
+    if not partner.covers_country(_countries(event)):
+        return "not for its countries"
+    return None
+
+
+def _rule_id(event: Event, partner: Partner) -> str:
+    if _restricted(event):
+        return f"{partner.id}/named-recipient"
+    areas = sorted(a.value for a in _areas(event) or ())
+    return f"{partner.id}/{payload_kind(event).value}" + (f"/{'+'.join(areas)}" if areas else "")
+
+
+def route_decision(
+    event: Event, policy: RoutingPolicy, earlier_recipients: frozenset[str] = frozenset()
+) -> RouteDecision:
+    """Who gets ``event``: by the policy, and for corrections and erasures every earlier
+    recipient too."""
+    deliveries: list[Delivery] = []
+    refusals: list[Refusal] = []
+    correcting = event.envelope.operation in (Operation.CORRECTION, Operation.ERASURE)
+    for partner in policy.partners:
+        reason = _why_not(event, partner)
+        if reason is None:
+            rule = _rule_id(event, partner)
+        elif correcting and partner.id in earlier_recipients:
+            rule = f"{partner.id}/earlier-recipient"  # LED Art. 7(3)
+        else:
+            refusals.append(Refusal(partner.id, reason))
+            continue
+        allowed = (
+            partner.subject_categories
+            if partner.personal_data and partner.kind != "cen"
+            else frozenset()
+        )
+        form, removed = strip_personal(event, allowed)
+        deliveries.append(Delivery(partner, rule, removed, form))
+    missing = earlier_recipients - {p.id for p in policy.partners}
+    if correcting:
+        refusals.extend(
+            Refusal(partner_id, "earlier recipient no longer in the policy: tell it by hand")
+            for partner_id in sorted(missing)
+        )
+    return RouteDecision(tuple(deliveries), tuple(refusals))
+
+
+@functools.cache
+def _pii_fields() -> dict[str, frozenset[str]]:
+    """Field names marked "pii": true, per record type, read from the schema files."""
+    marked: dict[str, frozenset[str]] = {}
+    for path in SCHEMA_DIR.glob("*.avsc"):
+        schema = json.loads(path.read_text())
+        names = frozenset(f["name"] for f in schema.get("fields", []) if f.get("pii") is True)
+        if names:
+            marked[path.stem] = names
+    return marked
+
+
+def strip_personal(
+    event: Event, allowed: frozenset[DataSubjectCategory]
+) -> tuple[Event, tuple[str, ...]]:
+    """``event`` without the personal data a recipient may not have, and the paths removed."""
+    removed: list[str] = []
+    stripped = _strip(event, "", allowed, removed)
+    categories = tuple(
+        sorted({person.category for person in getattr(stripped.payload, "persons", ())})
+    )
+    envelope = dataclasses.replace(stripped.envelope, data_subject_categories=categories)
+    return dataclasses.replace(stripped, envelope=envelope), tuple(removed)
+
+
+def _strip(
+    value: Any, path: str, allowed: frozenset[DataSubjectCategory], removed: list[str]
+) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_strip(v, f"{path}[{i}]", allowed, removed) for i, v in enumerate(value))
+    if not (is_dataclass(value) and not isinstance(value, type)):
+        return value
+    if isinstance(value, Person):
+        return value  # a person who got this far is one the recipient may receive
+    marked = _pii_fields().get(avro_name(type(value)), frozenset())
+    changes: dict[str, Any] = {}
+    for item in fields(value):
+        current = getattr(value, item.name)
+        where = f"{path}.{item.name}" if path else item.name
+        if item.name in marked and current not in (None, ()):
+            kept = _allowed_persons(current, allowed)
+            if kept != current:
+                removed.append(where if not kept else f"{where} (by category)")
+                changes[item.name] = kept if kept else item.default
+            continue
+        inner = _strip(current, where, allowed, removed)
+        if inner is not current:
+            changes[item.name] = inner
+    return dataclasses.replace(value, **changes) if changes else value
+
+
+def _allowed_persons(value: Any, allowed: frozenset[DataSubjectCategory]) -> Any:
+    if isinstance(value, tuple) and all(isinstance(v, Person) for v in value):
+        return tuple(v for v in value if v.category in allowed)
+    return None if not allowed else value

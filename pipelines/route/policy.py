@@ -1,0 +1,135 @@
+"""The routing policy, held as data in ``policy/routing.toml`` and checked when it is loaded.
+
+A policy that cannot be applied safely is refused at start-up with every
+problem named: unknown symbols, duplicate ids or topics, a CEN partner that
+would receive personal data, personal data without the categories it may hold.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from liaison.errors import ConfigurationError
+from liaison.model.common import DataSubjectCategory, SienaHandlingCode, SourceSystem, TlpLevel
+from liaison.model.customs import CommodityArea
+
+__all__ = ["DEFAULT_POLICY", "Partner", "PayloadKind", "RoutingPolicy", "load_policy"]
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policy" / "routing.toml"
+ANY = "*"
+_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,40}$")
+_TOPIC = re.compile(r"^partner\.[a-z0-9][a-z0-9.-]{1,60}$")
+
+
+class PayloadKind(StrEnum):
+    SEIZURE = "seizure"
+    CIS_RECORD = "cis-record"
+    POLICE_ALERT = "police-alert"
+    WATCHLIST_HIT = "watchlist-hit"
+
+
+Country = Annotated[str, Field(pattern=r"^([A-Z]{2}|\*)$")]
+
+
+class Partner(BaseModel):
+    """One recipient agency and what it may receive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    kind: str
+    topic: str
+    endpoint: str | None = None
+    legal_basis: str
+    purpose: str
+    payloads: frozenset[PayloadKind]
+    sources: frozenset[SourceSystem]
+    areas: frozenset[CommodityArea | Literal["*"]]
+    countries: frozenset[Country]
+    handling_codes: frozenset[SienaHandlingCode]
+    tlp: frozenset[TlpLevel]
+    personal_data: bool
+    subject_categories: frozenset[DataSubjectCategory] = frozenset()
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.fullmatch(value):
+            raise ValueError("must be upper-case letters, digits and dashes")
+        return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_shape(cls, value: str) -> str:
+        if not _TOPIC.fullmatch(value):
+            raise ValueError("must be 'partner.<lower-case name>'")
+        return value
+
+    @model_validator(mode="after")
+    def _personal_data_rules(self) -> Partner:
+        if self.kind == "cen" and self.personal_data:
+            raise ValueError("CEN is non-nominal: a CEN partner never receives personal data")
+        if self.personal_data and not self.subject_categories:
+            raise ValueError("personal_data needs the subject_categories it may receive")
+        if not self.personal_data and self.subject_categories:
+            raise ValueError("subject_categories given but personal_data is false")
+        return self
+
+    def covers_area(self, area: CommodityArea) -> bool:
+        return ANY in self.areas or area in self.areas
+
+    def covers_country(self, countries: set[str]) -> bool:
+        return ANY in self.countries or bool(self.countries & countries)
+
+
+class RoutingPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int
+    partners: tuple[Partner, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> RoutingPolicy:
+        for attribute in ("id", "topic"):
+            values = [getattr(p, attribute) for p in self.partners]
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate partner {attribute}: {', '.join(duplicates)}")
+        return self
+
+    def partner(self, partner_id: str) -> Partner:
+        for partner in self.partners:
+            if partner.id == partner_id:
+                return partner
+        raise KeyError(partner_id)
+
+
+def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
+    """The policy in ``path``, or a ConfigurationError naming every problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"routing policy {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"routing policy {path} is not valid TOML: {exc}") from None
+    try:
+        return RoutingPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            location = list(error["loc"])
+            if len(location) >= 2 and location[0] == "partners" and isinstance(location[1], int):
+                index = location[1]
+                partner_id = data.get("partners", [{}])[index].get("id", f"#{index + 1}")
+                location = [f"partner {partner_id}", *location[2:]]
+            problems.append(f"{'.'.join(map(str, location)) or 'policy'}: {error['msg']}")
+        raise ConfigurationError(
+            f"routing policy {path} is refused:\n  " + "\n  ".join(problems)
+        ) from None
