@@ -10,7 +10,7 @@ from uuid import UUID
 
 if TYPE_CHECKING:  # the payload modules import this one
     from liaison.model.customs import CisRecord, Seizure
-    from liaison.model.exchange import WatchlistHit
+    from liaison.model.exchange import Enrichment, WatchlistHit
     from liaison.model.police import PoliceAlert
 
 
@@ -151,6 +151,7 @@ class Event:
 
     envelope: Envelope
     payload: Seizure | CisRecord | PoliceAlert | WatchlistHit
+    enrichment: Enrichment | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

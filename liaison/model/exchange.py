@@ -13,6 +13,7 @@ from liaison.model.police import AlertType, IdentifierKind
 __all__ = [
     "DeadLetter",
     "DeliveryAudit",
+    "Enrichment",
     "Header",
     "MatchDirection",
     "WatchlistHit",
@@ -68,6 +69,21 @@ class DeliveryAudit:
     tlp: TlpLevel
     decided_at: datetime
     disclosed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enrichment:
+    """What Liaison adds to an event from reference data and the watchlist."""
+
+    wco_region: str | None = None
+    rilo: str | None = None
+    hs_chapter: str | None = None
+    hs_chapter_description: str | None = None
+    place_name: str | None = None
+    place_functions: tuple[str, ...] = ()
+    risk_score: int = 0
+    risk_reasons: tuple[str, ...] = ()
+    watchlist_hit_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
