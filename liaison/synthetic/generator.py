@@ -221,6 +221,9 @@ class TrafficGenerator:
             envelope = record.event.envelope
             history.latest[(envelope.source_system, envelope.source_record_id)] = record.event
             history.sent.append(record)
+            conveyance = getattr(record.event.payload, "conveyance", None)
+            if conveyance is not None:  # police may later raise an alert on it
+                self._remember_conveyance(conveyance)
         return record
 
     def _draw(self) -> SyntheticRecord:
@@ -539,7 +542,6 @@ class TrafficGenerator:
             if self.rng.random() < 0.5
             else (),
         )
-        self._remember_conveyance(conveyance)
         envelope = self._envelope(
             source=source,
             record_id=self._record_id("NCEN" if nominal else "CEN"),
@@ -588,7 +590,6 @@ class TrafficGenerator:
             route=route,
             persons=persons,
         )
-        self._remember_conveyance(conveyance)
         envelope = self._envelope(
             source=SourceSystem.CIS_PLUS,
             record_id=self._record_id(f"CISP-{country}"),

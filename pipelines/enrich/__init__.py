@@ -1,0 +1,1 @@
+"""The enrich stage: reference data, the watchlist join in both directions, a risk indicator."""

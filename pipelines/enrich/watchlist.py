@@ -1,0 +1,131 @@
+"""The watchlist join: identifiers that police alerts watch for, found in customs records.
+
+Both directions: a seizure or CIS+ record that involves a watched identifier
+yields a hit, and so does a new alert on an identifier seen in a customs
+record within the window. Identifiers are compared normalised (upper case,
+without spaces, dashes, dots or slashes). Persons are matched on name and date
+of birth, and kept only as a digest: the watchlist tables, and the hits, never
+hold a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from liaison.identity import event_id_for
+from liaison.model.common import (
+    Envelope,
+    Event,
+    Lineage,
+    Operation,
+    Person,
+    SourceSystem,
+)
+from liaison.model.customs import CisRecord, Conveyance, Seizure
+from liaison.model.exchange import MatchDirection, WatchlistHit
+from liaison.model.police import IdentifierKind, PoliceAlert
+
+__all__ = ["WatchKey", "alert_keys", "customs_keys", "make_hit", "normalise"]
+
+_NOISE = re.compile(r"[\s\-./]")
+
+
+@dataclass(frozen=True, order=True)
+class WatchKey:
+    kind: IdentifierKind
+    identifier: str  # normalised; a digest for persons
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.identifier}"
+
+
+def normalise(identifier: str) -> str:
+    return _NOISE.sub("", identifier).upper()
+
+
+def _person_key(person: Person) -> WatchKey | None:
+    if not person.family_name or person.date_of_birth is None:
+        return None
+    text = unicodedata.normalize("NFKD", f"{person.family_name}|{person.given_names or ''}")
+    plain = "".join(c for c in text if not unicodedata.combining(c)).upper()
+    digest = hashlib.blake2b(
+        f"{' '.join(plain.split())}|{person.date_of_birth.isoformat()}".encode(), digest_size=16
+    ).hexdigest()
+    return WatchKey(IdentifierKind.PERSON, digest)
+
+
+def alert_keys(alert: PoliceAlert) -> set[WatchKey]:
+    """What an alert watches for."""
+    keys = {WatchKey(item.kind, normalise(item.identifier)) for item in alert.items}
+    keys |= {k for k in map(_person_key, alert.persons) if k is not None}
+    keys |= {WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in alert.organisations}
+    return keys
+
+
+def _conveyance_keys(conveyance: Conveyance | None) -> set[WatchKey]:
+    if conveyance is None:
+        return set()
+    keys = {
+        WatchKey(IdentifierKind.CONTAINER_NUMBER, normalise(c))
+        for c in conveyance.container_numbers
+    }
+    for kind, value in (
+        (IdentifierKind.VIN, conveyance.vin),
+        (IdentifierKind.VEHICLE_REGISTRATION, conveyance.vehicle_registration),
+        (IdentifierKind.IMO_NUMBER, conveyance.imo_number),
+    ):
+        if value:
+            keys.add(WatchKey(kind, normalise(value)))
+    return keys
+
+
+def customs_keys(event: Event) -> set[WatchKey]:
+    """The identifiers a seizure or a CIS+ record involves."""
+    payload = event.payload
+    if not isinstance(payload, Seizure | CisRecord):
+        return set()
+    keys = _conveyance_keys(payload.conveyance)
+    keys |= {k for k in map(_person_key, payload.persons) if k is not None}
+    keys |= {
+        WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in payload.organisations
+    }
+    return keys
+
+
+def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirection) -> Event:
+    """The watchlist-hit event for one match. It takes the alert's handling conditions
+    (police data sets the stricter terms) and is reported by Liaison itself."""
+    if not isinstance(alert.payload, PoliceAlert):
+        raise TypeError("the second event must be a police alert")
+    record_id = f"HIT:{customs.envelope.event_id}:{alert.envelope.event_id}:{key.kind.value}"
+    newer = max(customs.envelope.ingest_time, alert.envelope.ingest_time)
+    envelope = Envelope(
+        event_id=event_id_for(SourceSystem.LIAISON, record_id, 1),
+        source_system=SourceSystem.LIAISON,
+        source_record_id=record_id,
+        version=1,
+        operation=Operation.UPSERT,
+        reporting_country=alert.envelope.reporting_country,
+        reporting_agency="Liaison watchlist join",
+        event_time=newer,
+        report_time=newer,
+        ingest_time=newer,
+        handling=alert.envelope.handling,
+        evaluation=None,
+        data_subject_categories=(),
+        lineage=Lineage(),
+    )
+    hit = WatchlistHit(
+        direction=direction,
+        customs_event_id=customs.envelope.event_id,
+        alert_event_id=alert.envelope.event_id,
+        alert_reference=alert.payload.alert_reference,
+        alert_type=alert.payload.alert_type,
+        matched_kind=key.kind,
+        matched_identifier=key.identifier,
+        rule=f"exact-{key.kind.value.lower().replace('_', '-')}",
+    )
+    return Event(envelope=envelope, payload=hit)
