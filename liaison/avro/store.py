@@ -29,6 +29,7 @@ __all__ = [
     "DEAD_LETTER",
     "DELIVERY_AUDIT",
     "EVENT",
+    "PIPELINE_OUTCOME",
     "RELEASED_DIR",
     "SCHEMA_DIR",
     "TOP_LEVEL",
@@ -42,7 +43,8 @@ RELEASED_DIR = SCHEMA_DIR.parent / "released"
 EVENT = "liaison.common.Event"
 DELIVERY_AUDIT = "liaison.exchange.DeliveryAudit"
 DEAD_LETTER = "liaison.exchange.DeadLetter"
-TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER)
+PIPELINE_OUTCOME = "liaison.exchange.PipelineOutcome"
+TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER, PIPELINE_OUTCOME)
 
 CURRENT = "current"
 

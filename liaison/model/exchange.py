@@ -16,6 +16,7 @@ __all__ = [
     "Enrichment",
     "Header",
     "MatchDirection",
+    "PipelineOutcome",
     "WatchlistHit",
 ]
 
@@ -92,6 +93,21 @@ class Header:
 
     key: str
     value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineOutcome:
+    """Where an accepted event's path through the pipeline ended without a delivery, and why."""
+
+    event_id: UUID
+    source_system: SourceSystem
+    source_record_id: str
+    version: int
+    stage: str
+    outcome: str
+    reason: str
+    related_event_id: UUID | None = None
+    decided_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -124,7 +124,9 @@ def test_java_decodes_what_liaison_wrote_field_by_field(java_reader, name, tmp_p
 
 
 def test_java_reads_messages_of_a_released_version_as_the_current_one(java_reader, tmp_path):
-    old = AvroCodec(EVENT, SchemaStore(current_dir=RELEASED_DIR / "1", released_dir=None))
+    old = AvroCodec(
+        EVENT, SchemaStore(current_dir=RELEASED_DIR / "1", released_dir=None, names=[EVENT])
+    )
     messages = [old.encode(value) for value in _samples(old, 40, 1)]
     decoded = [_as_json(AvroCodec(EVENT).decode(data)) for data in messages]
     from_java = _run(java_reader, EVENT, [SCHEMA_DIR, RELEASED_DIR / "1"], messages, tmp_path)

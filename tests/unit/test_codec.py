@@ -164,7 +164,7 @@ def test_encode_error_names_the_field_not_the_value(event_codec):
 
 
 def test_data_written_with_a_released_version_reads_as_current(tmp_path):
-    release_one = SchemaStore(current_dir=RELEASED_DIR / "1", released_dir=None)
+    release_one = SchemaStore(current_dir=RELEASED_DIR / "1", released_dir=None, names=[EVENT])
     old = AvroCodec(EVENT, release_one)
     current = AvroCodec(EVENT)
     assert old.reader.fingerprint != current.reader.fingerprint
