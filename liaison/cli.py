@@ -16,7 +16,8 @@ from liaison.demo import DemoOptions, run_demo
 from liaison.errors import ConfigurationError, LiaisonError
 from liaison.kafka.client import KafkaProducer, make_admin, producer_config
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
-from liaison.kafka.topics import TOPICS, ensure_topics
+from liaison.kafka.topics import ensure_topics
+from liaison.policy import DEFAULT_POLICY, declared_topics, load_policy
 from liaison.settings import Settings, load_settings
 from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
 from liaison.synthetic.output import produce, write_jsonl
@@ -124,7 +125,7 @@ def kafka_status() -> None:
 
 @cli.group()
 def topics() -> None:
-    """The topics declared in liaison.kafka.topics."""
+    """The topics declared in liaison.kafka.topics, and one per partner of the policy."""
 
 
 @topics.command("create")
@@ -143,7 +144,10 @@ def topics_create(replication_factor: int | None) -> None:
     if override is None and not settings.bootstrap_servers:
         override = 1  # the embedded broker is a single node
     outcome = ensure_topics(
-        make_admin(settings), TOPICS, prefix=settings.topic_prefix, replication_override=override
+        make_admin(settings),
+        declared_topics(load_policy(settings.routing_policy or DEFAULT_POLICY)),
+        prefix=settings.topic_prefix,
+        replication_override=override,
     )
     for name, result in sorted(outcome.items()):
         click.echo(f"{result.value:12} {name}")
@@ -153,8 +157,9 @@ def topics_create(replication_factor: int | None) -> None:
 def topics_list() -> None:
     """Print the declared topics with their partitions and configs."""
 
-    prefix = _settings().topic_prefix
-    for spec in TOPICS:
+    settings = _settings()
+    prefix = settings.topic_prefix
+    for spec in declared_topics(load_policy(settings.routing_policy or DEFAULT_POLICY)):
         configs = ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
         click.echo(
             f"{spec.full_name(prefix)}  partitions={spec.partitions} "

@@ -15,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Message
 
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DELIVERY_AUDIT, PIPELINE_OUTCOME
 from liaison.errors import LiaisonError
 from liaison.kafka.client import (
     KafkaConsumer,
@@ -32,7 +34,8 @@ from liaison.kafka.client import (
     producer_config,
 )
 from liaison.kafka.embedded import EmbeddedKafka, read_log_tail
-from liaison.kafka.topics import EVENTS_ACCEPTED, TOPICS, ensure_topics
+from liaison.kafka.topics import AUDIT, DEAD_LETTER, PIPELINE_OUTCOMES, ensure_topics
+from liaison.policy import DEFAULT_POLICY, RoutingPolicy, declared_topics, load_policy
 from liaison.settings import Settings, env_name
 from liaison.synthetic.generator import TrafficGenerator
 from liaison.synthetic.output import LABEL_HEADER
@@ -45,10 +48,11 @@ SENT_HEADER = "liaison-demo-sent-ns"
 @dataclass(frozen=True)
 class DemoOptions:
     rate: float = 200.0  # events per second offered
-    count: int | None = None  # stop after this many events came out
+    count: int | None = None  # send this many, then stop once the pipeline is quiet
     duration_s: float | None = None
     report_every_s: float = 2.0
     seed: int = 7
+    quiet_s: float = 5.0  # with count: how long without output means "done"
 
 
 @dataclass
@@ -56,10 +60,19 @@ class DemoReport:
     sent: int = 0
     delivered: int = 0
     failed: int = 0
-    received: int = 0
+    deliveries: Counter[str] = field(default_factory=Counter)  # per partner
+    audits: int = 0
+    hits: set[str] = field(default_factory=set)
+    dead_letters: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # per outcome
     # The most recent latencies only, so a long run keeps a fixed footprint.
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     started: float = field(default_factory=time.monotonic)
+    last_output: float = field(default_factory=time.monotonic)
+
+    @property
+    def received(self) -> int:
+        return sum(self.deliveries.values()) + self.dead_letters + sum(self.dropped.values())
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -69,11 +82,29 @@ class DemoReport:
             p50 = statistics.median(ordered)
             p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
             latency = f"  latency p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+        delivered = sum(self.deliveries.values())
         return (
             f"[{elapsed:6.1f}s] in {self.sent} ({self.sent / elapsed:.0f}/s, "
-            f"{self.delivered} acked, {self.failed} failed)  "
-            f"out {self.received} ({self.received / elapsed:.0f}/s){latency}"
+            f"{self.failed} failed)  out {delivered} deliveries ({delivered / elapsed:.0f}/s), "
+            f"{sum(self.dropped.values())} dropped, {self.dead_letters} dead letters, "
+            f"{len(self.hits)} hits{latency}"
         )
+
+    def summary(self) -> list[str]:
+        lines = [
+            "Deliveries per partner: "
+            + (
+                ", ".join(f"{partner} {n}" for partner, n in sorted(self.deliveries.items()))
+                or "none"
+            )
+        ]
+        lines.append(f"Audit records: {self.audits} (one per delivery)")
+        lines.append(
+            "Dropped by the pipeline: "
+            + (", ".join(f"{outcome} {n}" for outcome, n in self.dropped.most_common()) or "none")
+        )
+        lines.append(f"Watchlist hits: {len(self.hits)}; dead letters: {self.dead_letters}")
+        return lines
 
 
 def run_demo(
@@ -99,13 +130,14 @@ def run_demo(
         )
         bootstrap = info.bootstrap_servers
 
+        policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
         created = ensure_topics(
             make_admin(settings, bootstrap),
-            TOPICS,
+            declared_topics(policy),
             prefix=settings.topic_prefix,
             replication_override=1,
         )
-        out(f"Topics ready: {', '.join(sorted(created))}")
+        out(f"{len(created)} topics ready ({len(policy.partners)} partner topics among them)")
 
         worker = _start_worker(bootstrap, data_dir / "worker.log")
         out(f"Pipeline worker started (pid {worker.pid}), log in {data_dir / 'worker.log'}")
@@ -121,6 +153,7 @@ def run_demo(
         return _pump(
             settings=settings,
             bootstrap=bootstrap,
+            policy=policy,
             options=options,
             stop=stop,
             worker=worker,
@@ -190,6 +223,7 @@ def _pump(
     *,
     settings: Settings,
     bootstrap: str,
+    policy: RoutingPolicy,
     options: DemoOptions,
     stop: threading.Event,
     worker: subprocess.Popen[bytes],
@@ -198,6 +232,7 @@ def _pump(
     report = DemoReport()
     traffic = TrafficGenerator(seed=options.seed)
     prefix = settings.topic_prefix
+    observer = _Observer(prefix, policy, report)
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
         if error is None:
@@ -207,7 +242,7 @@ def _pump(
 
     consumer = KafkaConsumer(
         consumer_config(settings, f"liaison-demo-monitor-{os.getpid()}", bootstrap),
-        [EVENTS_ACCEPTED.full_name(prefix)],
+        observer.topics,
     )
     deadline = time.monotonic() + options.duration_s if options.duration_s else None
     next_report = time.monotonic() + options.report_every_s
@@ -218,12 +253,13 @@ def _pump(
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
-            if options.count is not None and report.received >= options.count:
+            all_sent = options.count is not None and report.sent >= options.count
+            if all_sent and now - report.last_output > options.quiet_s:
                 break
             if worker.poll() is not None:
                 out(f"The worker exited with code {worker.returncode}; see its log.")
                 break
-            while now >= next_send and (options.count is None or report.sent < options.count):
+            while now >= next_send and not all_sent:
                 record = traffic.next()
                 producer.produce(
                     record.topic.full_name(prefix),
@@ -236,18 +272,55 @@ def _pump(
                     on_delivery=delivered,
                 )
                 report.sent += 1
+                report.last_output = now
                 next_send += interval
+                all_sent = options.count is not None and report.sent >= options.count
             producer.poll(0)
             for message in consumer.consume(500, timeout_s=0.05):
-                report.received += 1
-                _record_latency(report, message)
+                observer(message)
                 consumer.store(message)
             if now >= next_report:
                 out(report.line())
                 next_report = now + options.report_every_s
     out(report.line())
     out("Sent: " + ", ".join(f"{label} {n}" for label, n in traffic.counts.most_common()))
+    for line in report.summary():
+        out(line)
     return report
+
+
+class _Observer:
+    """Counts what comes out of the pipeline: deliveries, audits, dead letters, drops."""
+
+    def __init__(self, prefix: str, policy: RoutingPolicy, report: DemoReport) -> None:
+        self.report = report
+        self.partners = {prefix + p.topic: p.id for p in policy.partners}
+        self.audit_topic = AUDIT.full_name(prefix)
+        self.dead_topic = DEAD_LETTER.full_name(prefix)
+        self.outcome_topic = PIPELINE_OUTCOMES.full_name(prefix)
+        self.audits, self.outcomes = AvroCodec(DELIVERY_AUDIT), AvroCodec(PIPELINE_OUTCOME)
+
+    @property
+    def topics(self) -> list[str]:
+        return [*self.partners, self.audit_topic, self.dead_topic, self.outcome_topic]
+
+    def __call__(self, message: Message) -> None:
+        report = self.report
+        topic = message.topic() or ""
+        value = message.value() or b""
+        report.last_output = time.monotonic()
+        if topic in self.partners:
+            report.deliveries[self.partners[topic]] += 1
+            _record_latency(report, message)
+        elif topic == self.audit_topic:
+            report.audits += 1
+            audit = self.audits.decode(value)
+            if audit["source_system"] == "LIAISON":
+                report.hits.add(str(audit["event_id"]))
+        elif topic == self.dead_topic:
+            report.dead_letters += 1
+        elif topic == self.outcome_topic:
+            report.dropped[self.outcomes.decode(value)["outcome"]] += 1
 
 
 def _record_latency(report: DemoReport, message: Message) -> None:

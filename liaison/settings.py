@@ -54,6 +54,11 @@ class Settings(BaseModel):
 
     # Stream worker.
     pipeline_app_id: str = "liaison-pipeline"
+    routing_policy: Path | None = Field(default=None, description="default: policy/routing.toml")
+    # How long two systems' reports of one seizure may lie apart and still be merged.
+    dedupe_window_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # How long a customs record stays on hand for alerts raised after it.
+    watch_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Embedded broker (local stack and tests).

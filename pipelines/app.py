@@ -8,8 +8,9 @@ import faust
 from mode import CrashingSupervisor
 
 from liaison.kafka.client import resolve_bootstrap
+from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.settings import Settings
-from pipelines import relay
+from pipelines.stages import register_stages
 
 __all__ = ["create_app"]
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         store="memory://",
         autodiscover=False,
     )
-    relay.register(app, settings)
+    register_stages(app, settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
     return app
 
 

@@ -16,6 +16,7 @@ Layout of a data directory::
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
 import os
@@ -388,6 +389,9 @@ class EmbeddedKafka:
         info = self.status()
         if info is None:
             return None
+        # Kafka clients that only a reference cycle keeps alive would otherwise be freed
+        # after the broker is gone, and librdkafka can block for ever destroying them.
+        gc.collect()
         self._terminate(info.pid, timeout_s)
         self.state_file.unlink(missing_ok=True)
         return info

@@ -31,15 +31,27 @@ from liaison.kafka.client import admin_result
 __all__ = [
     "AUDIT",
     "DEAD_LETTER",
-    "EVENTS_ACCEPTED",
     "INGEST_CEN",
     "INGEST_CISPLUS",
     "INGEST_POLICE",
     "INGEST_TOPICS",
+    "PIPELINE_DEDUPED",
+    "PIPELINE_ENRICHED",
+    "PIPELINE_OUTCOMES",
+    "PIPELINE_TOPICS",
+    "PIPELINE_VERSIONED",
+    "PIPELINE_WATCH",
+    "STATE_FINGERPRINTS",
+    "STATE_RECIPIENTS",
+    "STATE_TOPICS",
+    "STATE_VERSIONS",
+    "STATE_WATCH_ALERTS",
+    "STATE_WATCH_SEEN",
     "TOPICS",
     "TopicOutcome",
     "TopicSpec",
     "ensure_topics",
+    "partner_topic",
     "topic_by_name",
 ]
 
@@ -109,11 +121,38 @@ INGEST_POLICE = TopicSpec(
     "Events from the police source connector (alerts, watchlist entries).",
     config=_stream_config(7),
 )
-EVENTS_ACCEPTED = TopicSpec(
-    "events.accepted",
+PIPELINE_VERSIONED = TopicSpec(
+    "pipeline.versioned",
     12,
-    "Events that passed the pipeline's first stage and wait for routing.",
+    "Events past the version check (new records and amendments), keyed by content "
+    "fingerprint for seizures so that two systems' reports of one seizure meet.",
     config=_stream_config(7),
+)
+PIPELINE_DEDUPED = TopicSpec(
+    "pipeline.deduped",
+    12,
+    "Events past both dedupe steps, keyed by source record, waiting for enrichment.",
+    config=_stream_config(7),
+)
+PIPELINE_WATCH = TopicSpec(
+    "pipeline.watch",
+    12,
+    "One probe per watched identifier of each alert and customs record, keyed by the "
+    "identifier, for the watchlist join.",
+    config=_stream_config(7),
+)
+PIPELINE_ENRICHED = TopicSpec(
+    "pipeline.enriched",
+    12,
+    "Enriched events and watchlist hits, keyed by source record, waiting for routing.",
+    config=_stream_config(7),
+)
+PIPELINE_OUTCOMES = TopicSpec(
+    "pipeline.outcomes",
+    12,
+    "One record per accepted event that a stage dropped, with the reason (replays, "
+    "stale versions, merged reports, events nobody may receive).",
+    config=_stream_config(30),
 )
 DEAD_LETTER = TopicSpec(
     "deadletter",
@@ -129,8 +168,63 @@ AUDIT = TopicSpec(
     config=_frozen({**_stream_config(0), "retention.ms": "-1"}),
 )
 
+
+def _state(name: str, description: str) -> TopicSpec:
+    """A stage's state changelog: compacted, so a restarted worker rebuilds its tables."""
+    return TopicSpec(
+        f"state.{name}",
+        12,
+        description,
+        config=_frozen(
+            {
+                "cleanup.policy": "compact",
+                "min.insync.replicas": "2",
+                "max.message.bytes": str(_MAX_MESSAGE_BYTES),
+                "min.compaction.lag.ms": str(60 * 60 * 1000),
+            }
+        ),
+    )
+
+
+STATE_VERSIONS = _state("dedupe-versions", "Versions seen per source record.")
+STATE_FINGERPRINTS = _state("dedupe-fingerprints", "Seizure reports per content fingerprint.")
+STATE_WATCH_ALERTS = _state("watch-alerts", "Police alerts per watched identifier.")
+STATE_WATCH_SEEN = _state("watch-seen", "Recent customs records per identifier.")
+STATE_RECIPIENTS = _state("route-recipients", "Partners that received each source record.")
+
 INGEST_TOPICS: tuple[TopicSpec, ...] = (INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE)
-TOPICS: tuple[TopicSpec, ...] = (*INGEST_TOPICS, EVENTS_ACCEPTED, DEAD_LETTER, AUDIT)
+PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
+    PIPELINE_VERSIONED,
+    PIPELINE_DEDUPED,
+    PIPELINE_WATCH,
+    PIPELINE_ENRICHED,
+    PIPELINE_OUTCOMES,
+)
+STATE_TOPICS: tuple[TopicSpec, ...] = (
+    STATE_VERSIONS,
+    STATE_FINGERPRINTS,
+    STATE_WATCH_ALERTS,
+    STATE_WATCH_SEEN,
+    STATE_RECIPIENTS,
+)
+TOPICS: tuple[TopicSpec, ...] = (
+    *INGEST_TOPICS,
+    *PIPELINE_TOPICS,
+    *STATE_TOPICS,
+    DEAD_LETTER,
+    AUDIT,
+)
+
+
+def partner_topic(topic_name: str) -> TopicSpec:
+    """The delivery topic of one partner of the routing policy (its name comes from there)."""
+    return TopicSpec(
+        topic_name,
+        6,
+        "Deliveries to one partner agency: only what it may receive, in the form it may "
+        "receive it; read by that partner alone (ACLs).",
+        config=_stream_config(14),
+    )
 
 
 def topic_by_name(name: str) -> TopicSpec:

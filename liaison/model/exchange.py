@@ -84,7 +84,6 @@ class Enrichment:
     place_functions: tuple[str, ...] = ()
     risk_score: int = 0
     risk_reasons: tuple[str, ...] = ()
-    watchlist_hit_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +106,9 @@ class PipelineOutcome:
     outcome: str
     reason: str
     related_event_id: UUID | None = None
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
     decided_at: datetime
 
 

@@ -200,6 +200,14 @@ class TrafficGenerator:
     def take(self, count: int) -> list[SyntheticRecord]:
         return [self.next() for _ in range(count)]
 
+    def cen_copy(self, record: SyntheticRecord) -> SyntheticRecord:
+        """The CEN copy of a CIS+ seizure record made earlier, as the CIS+ to CEN link would
+        send it; for scenarios that need the copy at a moment of their choosing."""
+        event = record.event
+        if event is None or not isinstance(event.payload, CisRecord):
+            raise ValueError("a CEN copy is made of a CIS+ record")
+        return self._emit(Label.CROSS_SOURCE_COPY, self._cen_copy_of(event.envelope, event.payload))
+
     def report(self) -> dict[str, float]:
         """Records made so far by label, with each label's share."""
         total = sum(self.counts.values()) or 1

@@ -19,7 +19,6 @@ named-suspect       5      a person is recorded as a suspect
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from liaison.model.common import DataSubjectCategory, Event
@@ -84,8 +83,9 @@ def risk(event: Event, hits: int) -> tuple[int, tuple[str, ...]]:
     return min(100, sum(_WEIGHTS[r] for r in fired)), tuple(fired)
 
 
-def enrich(event: Event, hit_ids: Sequence[str] = ()) -> Event:
-    """``event`` with its enrichment: region, RILO, HS chapter, place, risk and hits."""
+def enrich(event: Event, hits: int = 0) -> Event:
+    """``event`` with its enrichment: region, RILO, HS chapter, place and risk (``hits``:
+    how many watchlist matches it made)."""
     payload = event.payload
     hs_code = place_code = None
     if isinstance(payload, Seizure):
@@ -96,7 +96,7 @@ def enrich(event: Event, hit_ids: Sequence[str] = ()) -> Event:
     country = country_info(event.envelope.reporting_country)
     chapter = hs_chapter(hs_code)
     known = place(place_code)
-    score, reasons = risk(event, len(hit_ids))
+    score, reasons = risk(event, hits)
     enrichment = Enrichment(
         wco_region=country.wco_region if country else None,
         rilo=country.rilo if country else None,
@@ -106,6 +106,5 @@ def enrich(event: Event, hit_ids: Sequence[str] = ()) -> Event:
         place_functions=known[1] if known else (),
         risk_score=score,
         risk_reasons=reasons,
-        watchlist_hit_ids=tuple(hit_ids),
     )
     return dataclasses.replace(event, enrichment=enrichment)

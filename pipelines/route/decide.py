@@ -30,7 +30,7 @@ from liaison.model.common import (
 from liaison.model.customs import CisRecord, CommodityArea, Seizure
 from liaison.model.exchange import WatchlistHit
 from liaison.model.police import PoliceAlert
-from pipelines.route.policy import Partner, PayloadKind, RoutingPolicy
+from liaison.policy import Partner, PayloadKind, RoutingPolicy
 
 __all__ = [
     "Delivery",

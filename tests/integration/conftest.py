@@ -13,7 +13,9 @@ from confluent_kafka.admin import AdminClient
 
 from liaison.kafka.client import make_admin
 from liaison.kafka.embedded import BrokerInfo, EmbeddedKafka
-from liaison.kafka.topics import TOPICS, ensure_topics
+from liaison.kafka.topics import ensure_topics
+from liaison.policy import declared_topics as declared_topics_of
+from liaison.policy import load_policy
 from liaison.settings import Settings, load_settings
 
 
@@ -62,7 +64,8 @@ def admin(settings: Settings) -> AdminClient:
 @pytest.fixture
 def declared_topics(settings: Settings, admin: AdminClient) -> Settings:
     """Create every declared topic under the test's prefix."""
-    ensure_topics(admin, TOPICS, prefix=settings.topic_prefix, replication_override=1)
+    topics = declared_topics_of(load_policy())
+    ensure_topics(admin, topics, prefix=settings.topic_prefix, replication_override=1)
     return settings
 
 

@@ -21,6 +21,7 @@ from liaison.settings import load_settings
 pytestmark = pytest.mark.integration
 
 JAVA_DIR = Path(__file__).parents[1] / "interop" / "java"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,8 @@ def _leaf_as_json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
+        # Exact integer milliseconds: float seconds * 1000 can be one off.
+        return (value - _EPOCH) // dt.timedelta(milliseconds=1)
     if isinstance(value, dt.date | uuid.UUID):
         return str(value)
     return value

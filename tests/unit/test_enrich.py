@@ -28,10 +28,10 @@ def test_reference_data_and_risk_are_added():
 
 
 def test_a_hit_raises_the_score_and_is_listed():
-    event = enrich(realistic_seizure(), hit_ids=("h1",))
+    event = enrich(realistic_seizure(), hits=1)
     assert event.enrichment is not None
     assert event.enrichment.risk_score == 90
-    assert event.enrichment.watchlist_hit_ids == ("h1",)
+    assert event.enrichment.risk_reasons[0] == "watchlist-hit"
 
 
 def test_risk_is_capped_and_zero_without_reasons():

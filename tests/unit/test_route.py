@@ -6,9 +6,9 @@ import pytest
 from liaison.errors import ConfigurationError
 from liaison.model.common import DataSubjectCategory, Event, Operation, SienaHandlingCode, TlpLevel
 from liaison.model.customs import CommodityArea, Seizure
+from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.synthetic.generator import TrafficGenerator
 from pipelines.route.decide import route_decision, strip_personal
-from pipelines.route.policy import DEFAULT_POLICY, load_policy
 from tests.samples import realistic_seizure
 
 POLICY = load_policy()

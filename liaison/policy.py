@@ -16,12 +16,20 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liaison.errors import ConfigurationError
+from liaison.kafka.topics import TOPICS, TopicSpec, partner_topic
 from liaison.model.common import DataSubjectCategory, SienaHandlingCode, SourceSystem, TlpLevel
 from liaison.model.customs import CommodityArea
 
-__all__ = ["DEFAULT_POLICY", "Partner", "PayloadKind", "RoutingPolicy", "load_policy"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Partner",
+    "PayloadKind",
+    "RoutingPolicy",
+    "declared_topics",
+    "load_policy",
+]
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policy" / "routing.toml"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policy" / "routing.toml"
 ANY = "*"
 _ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,40}$")
 _TOPIC = re.compile(r"^partner\.[a-z0-9][a-z0-9.-]{1,60}$")
@@ -133,3 +141,8 @@ def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
         raise ConfigurationError(
             f"routing policy {path} is refused:\n  " + "\n  ".join(problems)
         ) from None
+
+
+def declared_topics(policy: RoutingPolicy) -> tuple[TopicSpec, ...]:
+    """Every topic a deployment needs: the fixed ones and one per partner of the policy."""
+    return (*TOPICS, *(partner_topic(partner.topic) for partner in policy.partners))

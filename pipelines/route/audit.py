@@ -1,0 +1,41 @@
+"""The delivery audit record: one per disclosure of one event version to one partner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from liaison.model.common import Event
+from liaison.model.exchange import DeliveryAudit
+from pipelines.route.decide import Delivery
+
+__all__ = ["audit_record"]
+
+_AUDIT_NAMESPACE = uuid.UUID("9a7c5e31-4b2d-5f60-8e1a-3c5d7f9b1a2c")
+
+
+def audit_record(
+    event: Event, delivery: Delivery, *, channel: str, decided_at: datetime, disclosed_by: str
+) -> DeliveryAudit:
+    """The audit record of ``delivery``. Its id is derived from the event and the partner,
+    so a delivery repeated after a crash is recognisably the same disclosure."""
+    envelope = event.envelope
+    partner = delivery.partner
+    return DeliveryAudit(
+        audit_id=uuid.uuid5(_AUDIT_NAMESPACE, f"{envelope.event_id}:{partner.id}"),
+        event_id=envelope.event_id,
+        source_system=envelope.source_system,
+        source_record_id=envelope.source_record_id,
+        event_version=envelope.version,
+        operation=envelope.operation,
+        partner_id=partner.id,
+        channel=channel,
+        rule_id=delivery.rule_id,
+        legal_basis=partner.legal_basis,
+        purpose=partner.purpose,
+        fields_removed=delivery.removed_fields,
+        handling_code=envelope.handling.handling_code,
+        tlp=envelope.handling.tlp,
+        decided_at=decided_at,
+        disclosed_by=disclosed_by,
+    )

@@ -1,0 +1,345 @@
+"""The stages as Faust agents: dedupe (versions, then cross-source), enrich, the watchlist
+join, and route. Each is thin wiring around the plain functions of its package; the
+order of work in each is the one :mod:`pipelines.io` describes.
+
+::
+
+    ingest.*  --dedupe-versions-->  pipeline.versioned  (keyed by fingerprint)
+              --dedupe-cross-source-->  pipeline.deduped  (keyed by source record)
+              --enrich-->  pipeline.enriched  +  pipeline.watch (one probe per identifier)
+    pipeline.watch  --watch-->  pipeline.enriched (watchlist hits)
+    pipeline.enriched  --route-->  partner.* , audit
+    every stage  -->  deadletter (what it cannot read), pipeline.outcomes (what it drops)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT, TableT
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DELIVERY_AUDIT
+from liaison.kafka.topics import (
+    AUDIT,
+    INGEST_TOPICS,
+    PIPELINE_DEDUPED,
+    PIPELINE_ENRICHED,
+    PIPELINE_VERSIONED,
+    PIPELINE_WATCH,
+    STATE_FINGERPRINTS,
+    STATE_RECIPIENTS,
+    STATE_VERSIONS,
+    STATE_WATCH_ALERTS,
+    STATE_WATCH_SEEN,
+    TopicSpec,
+)
+from liaison.model import to_avro
+from liaison.model.common import Event, Operation
+from liaison.model.exchange import MatchDirection
+from liaison.model.police import IdentifierKind, PoliceAlert
+from liaison.policy import RoutingPolicy
+from liaison.settings import Settings
+from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
+from pipelines.dedupe.fingerprint import seizure_view
+from pipelines.enrich.enrich import enrich
+from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
+from pipelines.io import BadEventError, StageIO, confirmed, manual, now
+from pipelines.route.audit import audit_record
+from pipelines.route.decide import route_decision
+from pipelines.state import (
+    dump_candidates,
+    dump_entries,
+    dump_recipients,
+    dump_record_state,
+    load_candidates,
+    load_entries,
+    load_recipients,
+    load_record_state,
+)
+
+__all__ = ["register_stages"]
+
+
+def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes, bytes]:
+    name = spec.full_name(settings.topic_prefix)
+    changelog = app.topic(
+        name, partitions=spec.partitions, key_serializer="raw", value_serializer="raw"
+    )
+    table: TableT[bytes, bytes] = app.Table(
+        spec.name.replace(".", "-"),
+        default=None,
+        partitions=spec.partitions,
+        changelog_topic=changelog,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    return table
+
+
+def register_stages(app: faust.App, settings: Settings, policy: RoutingPolicy) -> None:
+    """Add every stage's agent and table to ``app``."""
+    Stages(app, settings, policy)
+
+
+class Stages:
+    """The topics, tables and agents of the pipeline."""
+
+    def __init__(self, app: faust.App, settings: Settings, policy: RoutingPolicy) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.io = io = StageIO(app, settings)
+        self.versioned = io.topic(PIPELINE_VERSIONED.name)
+        self.deduped = io.topic(PIPELINE_DEDUPED.name)
+        self.watch_topic = io.topic(PIPELINE_WATCH.name)
+        self.enriched = io.topic(PIPELINE_ENRICHED.name)
+        self.audit_topic = io.topic(AUDIT.name)
+        self.partner_topics = {p.id: io.topic(p.topic) for p in policy.partners}
+        self.audits = AvroCodec(DELIVERY_AUDIT)
+        self.dedupe_window = timedelta(seconds=settings.dedupe_window_s)
+        self.watch_window = timedelta(seconds=settings.watch_window_s)
+        self.versions = _table(app, settings, STATE_VERSIONS)
+        self.fingerprints = _table(app, settings, STATE_FINGERPRINTS)
+        self.watch_alerts = _table(app, settings, STATE_WATCH_ALERTS)
+        self.watch_seen = _table(app, settings, STATE_WATCH_SEEN)
+        self.recipients = _table(app, settings, STATE_RECIPIENTS)
+        ingest = app.topic(*(spec.full_name(settings.topic_prefix) for spec in INGEST_TOPICS))
+        app.agent(ingest, name="dedupe-versions")(self.dedupe_versions)
+        app.agent(self.versioned, name="dedupe-cross-source")(self.dedupe_cross_source)
+        app.agent(self.deduped, name="enrich")(self.enrich)
+        app.agent(self.watch_topic, name="watch")(self.watch)
+        app.agent(self.enriched, name="route")(self.route)
+
+    async def _read(
+        self, source: faust.Stream[bytes], item: EventT[bytes], stage: str, *, check: bool = False
+    ) -> Event | None:
+        """The event of ``item``, or None after dead-lettering and acknowledging it."""
+        try:
+            if stage == "dedupe-versions" and not item.message.key:
+                raise BadEventError("MissingKey: an ingest record needs its source record key")
+            return self.io.read(item.message, check=check)
+        except BadEventError as exc:
+            await self.io.dead_letter(item, stage, str(exc))
+            await source.ack(item)
+            return None
+
+    async def dedupe_versions(self, stream: StreamT[bytes]) -> None:
+        io, source = self.io, manual(stream)
+        async for item in source.events():
+            event = await self._read(source, item, "dedupe-versions", check=True)
+            if event is None:
+                continue
+            message = item.message
+            key = message.key or b""  # never empty here: _read dead-letters keyless records
+            state = load_record_state(self.versions.get(key))
+            decision, after = decide_version(state, event)
+            if decision.outcome.forwarded:
+                lineage = dataclasses.replace(
+                    event.envelope.lineage,
+                    source_topic=message.topic,
+                    source_partition=message.partition,
+                    source_offset=message.offset,
+                )
+                event = dataclasses.replace(
+                    event, envelope=dataclasses.replace(event.envelope, lineage=lineage)
+                )
+                view = seizure_view(event)
+                out_key = view.key.encode() if view else key
+                await confirmed(
+                    [await io.send(self.versioned, out_key, io.encode(event), message.headers)]
+                )
+            else:
+                await confirmed(
+                    [
+                        await io.outcome(
+                            event,
+                            "dedupe-versions",
+                            decision.outcome.value,
+                            decision.reason,
+                            source=message,
+                        )
+                    ]
+                )
+            if after is not None and after != state:
+                self.versions[key] = dump_record_state(after)
+            await source.ack(item)
+
+    async def dedupe_cross_source(self, stream: StreamT[bytes]) -> None:
+        io, source = self.io, manual(stream)
+        async for item in source.events():
+            event = await self._read(source, item, "dedupe-cross-source")
+            if event is None:
+                continue
+            view = seizure_view(event)
+            own_key = record_key(event).encode()
+            if view is None:
+                await confirmed(
+                    [await io.send(self.deduped, own_key, io.encode(event), item.message.headers)]
+                )
+                await source.ack(item)
+                continue
+            key = item.message.key or view.key.encode()
+            window = self.dedupe_window
+            # Event time, not the wall clock: a replay of old input decides as it did.
+            moment = event.envelope.ingest_time
+            candidates = expire(load_candidates(self.fingerprints.get(key)), moment, window)
+            decision, after, sent = decide_cross_source(event, view, candidates, window)
+            if decision.outcome.forwarded:
+                await confirmed(
+                    [await io.send(self.deduped, own_key, io.encode(sent), item.message.headers)]
+                )
+            else:
+                await confirmed(
+                    [
+                        await io.outcome(
+                            event,
+                            "dedupe-cross-source",
+                            decision.outcome.value,
+                            decision.reason,
+                            related=decision.duplicate_of,
+                        )
+                    ]
+                )
+            self.fingerprints[key] = dump_candidates(after)
+            await source.ack(item)
+
+    async def enrich(self, stream: StreamT[bytes]) -> None:
+        io, source = self.io, manual(stream)
+        async for item in source.events():
+            event = await self._read(source, item, "enrich")
+            if event is None:
+                continue
+            value = io.encode(event)
+            keys = (
+                alert_keys(event.payload)
+                if isinstance(event.payload, PoliceAlert)
+                else (customs_keys(event))
+            )
+            own_key = record_key(event).encode()
+            headers = item.message.headers
+            sends = [await io.send(self.enriched, own_key, io.encode(enrich(event)), headers)]
+            sends += [
+                await io.send(self.watch_topic, str(k).encode(), value, headers)
+                for k in sorted(keys)
+            ]
+            await confirmed(sends)
+            await source.ack(item)
+
+    async def watch(self, stream: StreamT[bytes]) -> None:
+        io, source = self.io, manual(stream)
+        async for item in source.events():
+            event = await self._read(source, item, "watch")
+            if event is None:
+                continue
+            key = item.message.key or b""
+            kind, _, identifier = key.decode().partition(":")
+            hits = self._join(event, WatchKey(IdentifierKind(kind), identifier), key)
+            await confirmed(
+                [
+                    await io.send(
+                        self.enriched,
+                        record_key(hit).encode(),
+                        io.encode(hit),
+                        item.message.headers,
+                    )
+                    for hit in hits
+                ]
+            )
+            await source.ack(item)
+
+    def _join(self, event: Event, watch_key: WatchKey, key: bytes) -> list[Event]:
+        """Remember ``event`` under ``watch_key`` and return the hits it makes."""
+        is_alert = isinstance(event.payload, PoliceAlert)
+        own, other = (
+            (self.watch_alerts, self.watch_seen)
+            if is_alert
+            else (self.watch_seen, self.watch_alerts)
+        )
+        moment = event.envelope.ingest_time  # event time, as in dedupe
+        mine = load_entries(own.get(key))
+        record = record_key(event)
+        known = record in mine
+        erasure = event.envelope.operation is Operation.ERASURE
+        if erasure:
+            mine.pop(record, None)
+        else:
+            mine[record] = (moment, self.io.encode(event))
+        if not is_alert:  # customs records are kept for the window only
+            mine = {k: v for k, v in mine.items() if moment - v[0] <= self.watch_window}
+        own[key] = dump_entries(mine)
+        if known or erasure:
+            return []  # a record matches once, when it is first seen
+        hits = []
+        for seen_at, encoded in load_entries(other.get(key)).values():
+            if is_alert and moment - seen_at > self.watch_window:
+                continue
+            counterpart = self.io.read(_Message(encoded), check=False)
+            customs, alert = (counterpart, event) if is_alert else (event, counterpart)
+            direction = (
+                MatchDirection.ALERT_MATCHED_SEIZURE
+                if is_alert
+                else MatchDirection.SEIZURE_MATCHED_ALERT
+            )
+            hit = make_hit(customs, alert, watch_key, direction)
+            hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
+        return hits
+
+    async def route(self, stream: StreamT[bytes]) -> None:
+        io, source = self.io, manual(stream)
+        async for item in source.events():
+            event = await self._read(source, item, "route")
+            if event is None:
+                continue
+            key = item.message.key or record_key(event).encode()
+            earlier = load_recipients(self.recipients.get(key))
+            decision = route_decision(event, self.policy, earlier)
+            if not decision.deliveries:
+                reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
+                await confirmed([await io.outcome(event, "route", "no-recipient", reasons)])
+            else:
+                decided_at = now()
+                # Every audit record is on the record before any delivery is made.
+                await confirmed(
+                    [
+                        await io.send(
+                            self.audit_topic,
+                            key,
+                            self.audits.encode(
+                                to_avro(
+                                    audit_record(
+                                        event,
+                                        delivery,
+                                        channel=delivery.partner.topic,
+                                        decided_at=decided_at,
+                                        disclosed_by=self.settings.pipeline_app_id,
+                                    )
+                                )
+                            ),
+                        )
+                        for delivery in decision.deliveries
+                    ]
+                )
+                await confirmed(
+                    [
+                        await io.send(
+                            self.partner_topics[d.partner.id],
+                            key,
+                            io.encode(d.event),
+                            item.message.headers,
+                        )
+                        for d in decision.deliveries
+                    ]
+                )
+            if not decision.recipients <= earlier:
+                self.recipients[key] = dump_recipients(earlier | decision.recipients)
+            await source.ack(item)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Message:
+    """Just enough of a Kafka message for StageIO.read: its value."""
+
+    value: Any

@@ -1,0 +1,115 @@
+"""How the stages' table values are stored: small JSON documents, one per key.
+
+Tables hold bytes (the app serialises nothing itself), so what a changelog
+holds is readable and versioned by these functions alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from liaison.model.common import SourceSystem
+from pipelines.dedupe.decide import Candidate, RecordState
+from pipelines.dedupe.fingerprint import BaseQuantity
+
+__all__ = [
+    "dump_candidates",
+    "dump_entries",
+    "dump_recipients",
+    "dump_record_state",
+    "load_candidates",
+    "load_entries",
+    "load_recipients",
+    "load_record_state",
+]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def dump_record_state(state: RecordState) -> bytes:
+    return _json(
+        {
+            "version": state.version,
+            "event_id": state.event_id,
+            "seen_at": state.seen_at.isoformat(),
+            "seen_versions": list(state.seen_versions),
+        }
+    )
+
+
+def load_record_state(data: bytes | None) -> RecordState | None:
+    if data is None:
+        return None
+    raw = json.loads(data)
+    return RecordState(
+        version=raw["version"],
+        event_id=raw["event_id"],
+        seen_at=datetime.fromisoformat(raw["seen_at"]),
+        seen_versions=tuple(raw["seen_versions"]),
+    )
+
+
+def dump_candidates(candidates: tuple[Candidate, ...]) -> bytes:
+    return _json(
+        [
+            {
+                "source": c.source.value,
+                "record_key": c.record_key,
+                "event_id": c.event_id,
+                "quantity": [c.quantity.dimension, c.quantity.amount] if c.quantity else None,
+                "seen_at": c.seen_at.isoformat(),
+                "duplicate_of": c.duplicate_of,
+                "merged_event_ids": list(c.merged_event_ids),
+            }
+            for c in candidates
+        ]
+    )
+
+
+def load_candidates(data: bytes | None) -> tuple[Candidate, ...]:
+    if data is None:
+        return ()
+    return tuple(
+        Candidate(
+            source=SourceSystem(raw["source"]),
+            record_key=raw["record_key"],
+            event_id=raw["event_id"],
+            quantity=BaseQuantity(*raw["quantity"]) if raw["quantity"] else None,
+            seen_at=datetime.fromisoformat(raw["seen_at"]),
+            duplicate_of=raw["duplicate_of"],
+            merged_event_ids=tuple(raw["merged_event_ids"]),
+        )
+        for raw in json.loads(data)
+    )
+
+
+def dump_entries(entries: dict[str, tuple[datetime, bytes]]) -> bytes:
+    """Watch-table entries: per source record, when it was seen and its encoded event."""
+    return _json(
+        {
+            key: [moment.isoformat(), base64.b64encode(value).decode()]
+            for key, (moment, value) in entries.items()
+        }
+    )
+
+
+def load_entries(data: bytes | None) -> dict[str, tuple[datetime, bytes]]:
+    if data is None:
+        return {}
+    return {
+        key: (datetime.fromisoformat(moment), base64.b64decode(value))
+        for key, (moment, value) in json.loads(data).items()
+    }
+
+
+def dump_recipients(partner_ids: set[str] | frozenset[str]) -> bytes:
+    return _json(sorted(partner_ids))
+
+
+def load_recipients(data: bytes | None) -> frozenset[str]:
+    return frozenset(json.loads(data)) if data is not None else frozenset()

@@ -1,0 +1,273 @@
+"""The running pipeline worker on a generated scenario: every accepted event accounted for."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DEAD_LETTER, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
+from liaison.kafka.client import (
+    KafkaConsumer,
+    KafkaProducer,
+    consumer_config,
+    group_is_stable,
+    producer_config,
+)
+from liaison.kafka.embedded import read_log_tail
+from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES
+from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.model import from_avro
+from liaison.model.common import Event, SourceSystem
+from liaison.model.exchange import WatchlistHit
+from liaison.policy import load_policy
+from liaison.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
+from tests.integration.conftest import liaison_command, liaison_env
+
+pytestmark = pytest.mark.integration
+
+POLICY = load_policy()
+Origin = tuple[str | None, int | None, int | None]  # topic, partition, offset
+
+
+class Worker:
+    """The pipeline worker as its own process, started and stopped like a deployment's."""
+
+    def __init__(self, settings, admin, log_path):
+        self.settings, self.admin, self.log_path = settings, admin, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                liaison_command("worker"),
+                env=liaison_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 120
+        while not group_is_stable(self.admin, self.settings.pipeline_app_id):
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, "worker never joined its group"
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            assert self.process.wait(timeout=60) == 0, self.log()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return read_log_tail(self.log_path, 60)
+
+
+@pytest.fixture
+def worker(declared_topics, admin, tmp_path):
+    running = Worker(declared_topics, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def send(settings, records: list[SyntheticRecord]) -> dict[Origin, SyntheticRecord]:
+    """Produce the records to their ingest topics; returns where each landed."""
+    landed: dict[Origin, SyntheticRecord] = {}
+    with KafkaProducer(producer_config(settings)) as producer:
+        for record in records:
+
+            def placed(error, message, record=record):
+                assert error is None, error
+                landed[(message.topic(), message.partition(), message.offset())] = record
+
+            producer.produce(
+                record.topic.full_name(settings.topic_prefix),
+                record.value,
+                key=record.key,
+                on_delivery=placed,
+            )
+    assert len(landed) == len(records)
+    return landed
+
+
+@dataclass
+class Output:
+    deliveries: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    dead: dict[Origin, dict[str, Any]] = field(default_factory=dict)
+    dropped: dict[Origin, dict[str, Any]] = field(default_factory=dict)
+
+    def delivered_origins(self) -> set[Origin]:
+        return {
+            (
+                e.envelope.lineage.source_topic,
+                e.envelope.lineage.source_partition,
+                e.envelope.lineage.source_offset,
+            )
+            for events in self.deliveries.values()
+            for e in events
+            if e.envelope.source_system is not SourceSystem.LIAISON
+        }
+
+
+def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float = 180.0) -> Output:
+    """Read every output topic until ``until(output)`` holds and nothing came for a while."""
+    output = Output()
+    prefix = settings.topic_prefix
+    partners = {prefix + p.topic: p.id for p in POLICY.partners}
+    events, audits = AvroCodec(EVENT), AvroCodec(DELIVERY_AUDIT)
+    dead, outcomes = AvroCodec(DEAD_LETTER), AvroCodec(PIPELINE_OUTCOME)
+    topics = [
+        *partners,
+        AUDIT.full_name(prefix),
+        DEAD_LETTER_TOPIC.full_name(prefix),
+        PIPELINE_OUTCOMES.full_name(prefix),
+    ]
+    started = last = time.monotonic()
+    with KafkaConsumer(consumer_config(settings, group), topics) as consumer:
+        while time.monotonic() - started < limit_s:
+            batch = consumer.consume(500, timeout_s=0.5)
+            for message in batch:
+                topic, value = message.topic(), message.value() or b""
+                if topic in partners:
+                    output.deliveries[partners[topic]].append(
+                        from_avro(Event, events.decode(value))
+                    )
+                elif topic == AUDIT.full_name(prefix):
+                    output.audits.append(audits.decode(value))
+                elif topic == DEAD_LETTER_TOPIC.full_name(prefix):
+                    letter = dead.decode(value)
+                    origin = (
+                        letter["source_topic"],
+                        letter["source_partition"],
+                        letter["source_offset"],
+                    )
+                    assert origin not in output.dead, "dead-lettered twice"
+                    output.dead[origin] = letter
+                else:
+                    outcome = outcomes.decode(value)
+                    origin = (
+                        outcome["source_topic"],
+                        outcome["source_partition"],
+                        outcome["source_offset"],
+                    )
+                    assert origin not in output.dropped, "dropped twice"
+                    output.dropped[origin] = outcome
+                consumer.store(message)
+            if batch:
+                last = time.monotonic()
+            elif until(output) and time.monotonic() - last > quiet_s:
+                return output
+    raise AssertionError("the pipeline did not finish the scenario in time")
+
+
+def test_a_generated_scenario_is_accounted_for_exactly(declared_topics, worker):
+    settings = declared_topics
+    records = TrafficGenerator(seed=31).take(500)
+    landed = send(settings, records)
+
+    def finished(out: Output) -> bool:
+        return len(out.delivered_origins() | set(out.dead) | set(out.dropped)) >= len(landed)
+
+    out = collect(settings, "check-scenario", finished)
+    delivered, dead, dropped = out.delivered_origins(), set(out.dead), set(out.dropped)
+
+    # Every input exactly once: delivered, dropped with a reason, or dead-lettered.
+    assert delivered | dead | dropped == set(landed), worker.log()
+    assert not delivered & dead
+    assert not delivered & dropped
+    assert not dead & dropped
+
+    # What each input was made to be is what became of it.
+    for origin, record in landed.items():
+        if record.label in (Label.MALFORMED_BYTES, Label.INVALID_VALUES):
+            assert origin in dead, record.label
+            assert out.dead[origin]["original_value"] == record.value
+        elif record.label is Label.REPLAY:
+            assert out.dropped[origin]["outcome"] == "replay"
+        elif record.label is Label.STALE:
+            assert out.dropped[origin]["outcome"] == "stale"
+        elif record.label is Label.CROSS_SOURCE_COPY:
+            # One report of the pair is merged into the other: the one the pipeline
+            # met first stands, and the two systems' topics are read in parallel.
+            assert record.event is not None
+            copy_id = str(record.event.envelope.event_id)
+            merged_into_copy = any(
+                o["outcome"] == "cross-source-duplicate" and str(o["related_event_id"]) == copy_id
+                for o in out.dropped.values()
+            )
+            assert merged_into_copy or out.dropped[origin]["outcome"] == "cross-source-duplicate"
+        elif record.label in (Label.SEIZURE, Label.CIS_RECORD, Label.ALERT):
+            assert origin in delivered or out.dropped[origin]["outcome"] in (
+                "no-recipient",
+                "cross-source-duplicate",
+            )
+
+    # An audit record for every delivery, and nothing delivered without one.
+    delivered_pairs = Counter(
+        (str(e.envelope.event_id), partner)
+        for partner, events in out.deliveries.items()
+        for e in events
+    )
+    audited_pairs = Counter((str(a["event_id"]), a["partner_id"]) for a in out.audits)
+    assert delivered_pairs == audited_pairs
+
+    # No personal field reaches a partner without a basis for it.
+    for partner_id, events in out.deliveries.items():
+        partner = POLICY.partner(partner_id)
+        for event in events:
+            persons = getattr(event.payload, "persons", ())
+            categories = {p.category for p in persons}
+            assert categories <= partner.subject_categories, partner_id
+            if not partner.personal_data:
+                assert persons == (), partner_id
+            if partner.kind == "cen":
+                assert event.envelope.data_subject_categories == ()
+
+    # Watchlist hits were found and delivered in both directions.
+    directions = {
+        e.payload.direction
+        for events in out.deliveries.values()
+        for e in events
+        if isinstance(e.payload, WatchlistHit)
+    }
+    assert len(directions) == 2
+
+
+def test_a_restarted_worker_still_knows_what_it_saw(declared_topics, worker):
+    settings = declared_topics
+    generator = TrafficGenerator(seed=44)
+    before = [
+        r for r in generator.take(300) if r.label in (Label.SEIZURE, Label.CIS_RECORD, Label.ALERT)
+    ]
+    first = send(settings, before)
+    collect(
+        settings,
+        "check-restart-1",
+        lambda out: len(out.delivered_origins() | set(out.dropped)) >= len(first),
+    )
+
+    worker.stop()
+    worker.start()
+
+    # The same records again, and a CEN copy of a CIS+ seizure sent before the restart.
+    cis = next(r for r in before if r.label is Label.CIS_RECORD)
+    copy = generator.cen_copy(cis)
+    again = send(settings, [*before[:50], copy])
+    out = collect(
+        settings, "check-restart-2", lambda o: set(again) <= set(o.dropped) | o.delivered_origins()
+    )
+    outcomes = Counter(out.dropped[origin]["outcome"] for origin in again if origin in out.dropped)
+    assert outcomes == {"replay": 50, "cross-source-duplicate": 1}, worker.log()
