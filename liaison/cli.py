@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -12,11 +14,15 @@ from typing import IO, ParamSpec, TypeVar
 
 import click
 
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import EVENT
 from liaison.demo import DemoOptions, run_demo
 from liaison.errors import ConfigurationError, LiaisonError
 from liaison.kafka.client import KafkaProducer, make_admin, producer_config
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
 from liaison.kafka.topics import ensure_topics
+from liaison.model import from_avro
+from liaison.model.common import Event
 from liaison.policy import DEFAULT_POLICY, declared_topics, load_policy
 from liaison.settings import Settings, load_settings
 from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
@@ -253,6 +259,61 @@ def generate(
             f"  {label:18} {generator.counts[Label(label)]:7d}  {share:6.1%}",
             err=out is not None and out.name == "<stdout>",
         )
+
+
+# -- routing -----------------------------------------------------------------
+
+
+@cli.group()
+def route() -> None:
+    """The routing policy and its decisions."""
+
+
+@route.command("explain")
+@click.argument("source", type=click.File("r"))
+@click.option(
+    "--line",
+    "line_number",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which record of a JSON-lines file (as `liaison generate --out` writes).",
+)
+@click.option(
+    "--earlier",
+    multiple=True,
+    metavar="PARTNER",
+    help="A partner that received an earlier version (repeatable).",
+)
+@_reported
+def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -> None:
+    """Who gets one event, in which form, by which rule; and who does not, and why."""
+    from pipelines.route.decide import route_decision  # noqa: PLC0415 - pipelines build on the core
+
+    settings = _settings()
+    policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
+    line = next((text for number, text in enumerate(source, 1) if number == line_number), None)
+    if line is None:
+        raise click.BadParameter(f"there is no line {line_number}", param_hint="--line")
+    try:
+        value = base64.b64decode(json.loads(line)["value"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(f"line {line_number} is not a generated record: {exc}") from None
+    event = from_avro(Event, AvroCodec(EVENT).decode(value))
+    envelope = event.envelope
+    click.echo(
+        f"{envelope.source_system.value} {envelope.source_record_id} version {envelope.version} "
+        f"({envelope.operation.value}), {envelope.handling.handling_code.value}, "
+        f"TLP:{envelope.handling.tlp.value}"
+    )
+    decision = route_decision(event, policy, frozenset(earlier))
+    for delivery in decision.deliveries:
+        removed = ", ".join(delivery.removed_fields) or "nothing"
+        click.echo(
+            f"  gets     {delivery.partner.id:12} rule {delivery.rule_id}; removed: {removed}"
+        )
+    for refusal in decision.refusals:
+        click.echo(f"  refused  {refusal.partner_id:12} {refusal.reason}")
 
 
 # -- processes ---------------------------------------------------------------

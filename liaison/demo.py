@@ -47,7 +47,7 @@ SENT_HEADER = "liaison-demo-sent-ns"
 
 @dataclass(frozen=True)
 class DemoOptions:
-    rate: float = 200.0  # events per second offered
+    rate: float = 50.0  # events per second offered
     count: int | None = None  # send this many, then stop once the pipeline is quiet
     duration_s: float | None = None
     report_every_s: float = 2.0

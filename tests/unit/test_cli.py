@@ -2,6 +2,7 @@ from click.testing import CliRunner
 
 from liaison.cli import cli
 from liaison.kafka.topics import TOPICS
+from liaison.policy import load_policy
 
 
 def test_unknown_setting_stops_every_command_with_exit_code_2(tmp_path):
@@ -74,3 +75,38 @@ def test_generate_refuses_an_unknown_share(tmp_path):
     )
     assert result.exit_code == 2
     assert "replays=0.1" in result.output
+
+
+def test_route_explain_names_recipients_rules_and_refusals(tmp_path):
+    env = {"LIAISON_STATE_DIR": str(tmp_path)}
+    traffic = tmp_path / "t.jsonl"
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            cli, ["generate", "--count", "40", "--seed", "3", "--out", str(traffic)], env=env
+        ).exit_code
+        == 0
+    )
+    lines = traffic.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if '"label": "seizure"' in line)
+    result = runner.invoke(cli, ["route", "explain", str(traffic), "--line", str(number)], env=env)
+    assert result.exit_code == 0, result.output
+    gets = [line.split()[1] for line in result.output.splitlines() if line.startswith("  gets")]
+    refused = [
+        line.split()[1] for line in result.output.splitlines() if line.startswith("  refused")
+    ]
+    assert gets
+    assert sorted(gets + refused) == sorted(p.id for p in load_policy().partners)
+    assert "rule " in result.output
+
+
+def test_route_explain_refuses_a_line_that_is_not_there(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    result = CliRunner().invoke(
+        cli,
+        ["route", "explain", str(path), "--line", "3"],
+        env={"LIAISON_STATE_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 2
+    assert "no line 3" in result.output
