@@ -332,9 +332,9 @@ def worker() -> None:
 @click.option(
     "--rate",
     type=click.FloatRange(min=0.1),
-    default=200.0,
+    default=50.0,
     show_default=True,
-    help="Sample events offered per second.",
+    help="Synthetic events offered per second.",
 )
 @click.option(
     "--count",
