@@ -111,6 +111,9 @@ def producer_config(
         "linger.ms": 5,
         "compression.type": "lz4",
         "delivery.timeout.ms": 120_000,
+        # The Java client's partitioner (and aiokafka's, which the pipeline uses): a key
+        # lands on the same partition whichever client wrote it, as stateful stages need.
+        "partitioner": "murmur2_random",
     }
     config.update(extra)
     if config["acks"] not in ("all", -1) or config["enable.idempotence"] is not True:

@@ -47,3 +47,21 @@ def test_offsets_move_only_past_stored_records(settings, admin):
                 first = int(batch[0].value() or b"")
                 break
     assert first == 4
+
+
+def test_a_key_lands_where_aiokafka_and_java_would_put_it(settings, admin):
+    from aiokafka.partitioner import DefaultPartitioner  # noqa: PLC0415 - only this test
+
+    ensure_topics(admin, [INGEST_CEN], prefix=settings.topic_prefix, replication_override=1)
+    topic = INGEST_CEN.full_name(settings.topic_prefix)
+    placed: dict[bytes, int] = {}
+
+    def record(_error, message) -> None:
+        placed[message.key()] = message.partition()
+
+    with KafkaProducer(producer_config(settings)) as producer:
+        for i in range(40):
+            producer.produce(topic, b"x", key=f"CEN:CEN-2026-{i:07d}".encode(), on_delivery=record)
+    partitions = list(range(INGEST_CEN.partitions))
+    expected = {key: DefaultPartitioner()(key, partitions, partitions) for key in placed}
+    assert placed == expected

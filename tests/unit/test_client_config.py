@@ -54,3 +54,7 @@ def test_configured_bootstrap_wins(tmp_path):
 def test_no_bootstrap_and_no_embedded_broker_says_what_to_do(settings):
     with pytest.raises(ConfigurationError, match="LIAISON_BOOTSTRAP_SERVERS"):
         resolve_bootstrap(settings)
+
+
+def test_keys_are_partitioned_as_the_java_client_and_the_pipeline_do(settings):
+    assert producer_config(settings, "127.0.0.1:1")["partitioner"] == "murmur2_random"
