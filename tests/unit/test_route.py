@@ -4,7 +4,14 @@ from pathlib import Path
 import pytest
 
 from liaison.errors import ConfigurationError
-from liaison.model.common import DataSubjectCategory, Event, Operation, SienaHandlingCode, TlpLevel
+from liaison.model.common import (
+    DataSubjectCategory,
+    Event,
+    Operation,
+    SienaHandlingCode,
+    SourceSystem,
+    TlpLevel,
+)
 from liaison.model.customs import CommodityArea, Seizure
 from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.synthetic.generator import TrafficGenerator
@@ -190,3 +197,28 @@ def test_stripping_leaves_the_original_untouched():
     assert removed == ("payload.persons",)
     assert event.payload.persons  # type: ignore[union-attr]
     assert stripped.envelope.handling == event.envelope.handling
+
+
+def test_tlp_and_source_rules_refuse_with_their_reason():
+    event = _with_handling(_amber(realistic_seizure()), tlp=TlpLevel.AMBER_STRICT)
+    reasons = {r.partner_id: r.reason for r in route_decision(event, POLICY).refusals}
+    assert reasons["WCO-CEN"] == "may not receive TLP:AMBER_STRICT"
+    cen_record = dataclasses.replace(
+        event, envelope=dataclasses.replace(event.envelope, source_system=SourceSystem.CEN)
+    )
+    reasons = {r.partner_id: r.reason for r in route_decision(cen_record, POLICY).refusals}
+    assert reasons["EUROPOL"] == "does not receive from CEN"
+
+
+def test_h3_restrictions_travel_with_every_delivery():
+    event = _with_handling(
+        _amber(realistic_seizure()),
+        handling_code=SienaHandlingCode.H3,
+        restrictions="not for use in court without consent",
+    )
+    deliveries = route_decision(event, POLICY).deliveries
+    assert deliveries
+    for delivery in deliveries:
+        handling = delivery.event.envelope.handling
+        assert handling.handling_code is SienaHandlingCode.H3
+        assert handling.restrictions == "not for use in court without consent"
