@@ -39,7 +39,7 @@ from liaison.model.common import (
 )
 from liaison.model.jsonform import from_json, read_value, to_json
 
-__all__ = ["body_from_event", "event_from_body"]
+__all__ = ["JsonBodyFormat", "body_from_event", "event_from_body"]
 
 _ENVELOPE_KEYS = (
     "record_id",
@@ -112,3 +112,26 @@ def event_from_body(
         lineage=Lineage(),
     )
     return Event(envelope=envelope, payload=payload)
+
+
+class JsonBodyFormat:
+    """The JSON body of one source system, whose payload is of one type under one key."""
+
+    def __init__(self, source: SourceSystem, payload_type: type, payload_key: str) -> None:
+        self.source, self.payload_type, self.payload_key = source, payload_type, payload_key
+
+    def body_of(self, event: Event) -> dict[str, Any]:
+        if not isinstance(event.payload, self.payload_type):
+            raise MappingError(
+                "payload", f"a {self.source.value} body carries a {self.payload_type.__name__}"
+            )
+        return body_from_event(event, self.payload_key)
+
+    def event_of(self, body: Any, *, ingest_time: datetime) -> Event:
+        return event_from_body(
+            body,
+            source=self.source,
+            payload_type=self.payload_type,
+            payload_key=self.payload_key,
+            ingest_time=ingest_time,
+        )

@@ -59,6 +59,11 @@ class Settings(BaseModel):
     dedupe_window_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     # How long a customs record stays on hand for alerts raised after it.
     watch_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # How long the versions seen of a record are remembered (replays and stale versions
+    # older than this pass as new; their event ids still give them away downstream).
+    replay_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # Every so many events per partition, a stage deletes its expired table entries.
+    state_sweep_every: int = Field(default=1000, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Embedded broker (local stack and tests).

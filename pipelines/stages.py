@@ -15,7 +15,8 @@ order of work in each is the one :mod:`pipelines.io` describes.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -60,6 +61,7 @@ from pipelines.state import (
     load_recipients,
     load_record_state,
 )
+from pipelines.sweep import Sweeper, expired_keys
 
 __all__ = ["register_stages"]
 
@@ -106,6 +108,13 @@ class Stages:
         self.watch_alerts = _table(app, settings, STATE_WATCH_ALERTS)
         self.watch_seen = _table(app, settings, STATE_WATCH_SEEN)
         self.recipients = _table(app, settings, STATE_RECIPIENTS)
+        self.replay_window = timedelta(seconds=settings.replay_window_s)
+        # Event time: the newest ingest time seen; windows are measured back from it.
+        self.watermark = datetime.min.replace(tzinfo=UTC)
+        self.sweepers = {
+            name: Sweeper(settings.state_sweep_every)
+            for name in ("versions", "fingerprints", "watch")
+        }
         ingest = app.topic(*(spec.full_name(settings.topic_prefix) for spec in INGEST_TOPICS))
         app.agent(ingest, name="dedupe-versions")(self.dedupe_versions)
         app.agent(self.versioned, name="dedupe-cross-source")(self.dedupe_cross_source)
@@ -165,6 +174,10 @@ class Stages:
                 )
             if after is not None and after != state:
                 self.versions[key] = dump_record_state(after)
+            self._advance(event)
+            if self.sweepers["versions"].due(message.partition):
+                horizon = self.watermark - self.replay_window
+                self._sweep(self.versions, message.partition, _versions_expired, horizon)
             await source.ack(item)
 
     async def dedupe_cross_source(self, stream: StreamT[bytes]) -> None:
@@ -204,6 +217,11 @@ class Stages:
                     ]
                 )
             self.fingerprints[key] = dump_candidates(after)
+            self._advance(event)
+            partition = item.message.partition
+            if self.sweepers["fingerprints"].due(partition):
+                horizon = self.watermark - self.dedupe_window
+                self._sweep(self.fingerprints, partition, _fingerprints_expired, horizon)
             await source.ack(item)
 
     async def enrich(self, stream: StreamT[bytes]) -> None:
@@ -237,6 +255,11 @@ class Stages:
             key = item.message.key or b""
             kind, _, identifier = key.decode().partition(":")
             hits = self._join(event, WatchKey(IdentifierKind(kind), identifier), key)
+            self._advance(event)
+            partition = item.message.partition
+            if self.sweepers["watch"].due(partition):
+                horizon = self.watermark - self.watch_window
+                self._sweep(self.watch_seen, partition, _watch_expired, horizon)
             await confirmed(
                 [
                     await io.send(
@@ -287,6 +310,21 @@ class Stages:
             hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
         return hits
 
+    def _advance(self, event: Event) -> None:
+        self.watermark = max(self.watermark, event.envelope.ingest_time)
+
+    def _sweep(
+        self,
+        table: TableT[bytes, bytes],
+        partition: int,
+        expired: Callable[[bytes, datetime], bool],
+        horizon: datetime,
+    ) -> None:
+        """Delete this partition's entries older than ``horizon`` (see pipelines.sweep)."""
+        stale = expired_keys(list(table.items()), partition, 12, lambda v: expired(v, horizon))
+        for key in stale:
+            del table[key]
+
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
@@ -336,6 +374,19 @@ class Stages:
             if not decision.recipients <= earlier:
                 self.recipients[key] = dump_recipients(earlier | decision.recipients)
             await source.ack(item)
+
+
+def _versions_expired(value: bytes, horizon: datetime) -> bool:
+    state = load_record_state(value)
+    return state is not None and state.seen_at < horizon
+
+
+def _fingerprints_expired(value: bytes, horizon: datetime) -> bool:
+    return all(candidate.seen_at < horizon for candidate in load_candidates(value))
+
+
+def _watch_expired(value: bytes, horizon: datetime) -> bool:
+    return all(seen_at < horizon for seen_at, _ in load_entries(value).values())
 
 
 @dataclasses.dataclass(frozen=True)

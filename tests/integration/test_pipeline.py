@@ -21,7 +21,7 @@ from liaison.kafka.client import (
     producer_config,
 )
 from liaison.kafka.embedded import read_log_tail
-from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES
+from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES, STATE_VERSIONS
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import from_avro
 from liaison.model.common import Event, SourceSystem
@@ -271,3 +271,44 @@ def test_a_restarted_worker_still_knows_what_it_saw(declared_topics, worker):
     )
     outcomes = Counter(out.dropped[origin]["outcome"] for origin in again if origin in out.dropped)
     assert outcomes == {"replay": 50, "cross-source-duplicate": 1}, worker.log()
+
+
+def test_state_stays_within_its_windows(declared_topics, admin, tmp_path):
+    settings = declared_topics.model_copy(
+        update={
+            "replay_window_s": 600.0,
+            "dedupe_window_s": 600.0,
+            "watch_window_s": 600.0,
+            "state_sweep_every": 5,
+        }
+    )
+    running = Worker(settings, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        # The generator's clock moves 1 to 90 s per record: 400 records span hours.
+        records = [r for r in TrafficGenerator(seed=52).take(400) if r.event is not None]
+        landed = send(settings, records)
+        collect(
+            settings,
+            "check-sweep",
+            lambda o: len(o.delivered_origins() | set(o.dropped) | set(o.dead)) >= len(landed),
+        )
+    finally:
+        running.kill()
+
+    live: dict[bytes, bool] = {}
+    deletes = 0
+    changelog = STATE_VERSIONS.full_name(settings.topic_prefix)
+    config = consumer_config(settings, "check-sweep-state")
+    with KafkaConsumer(config, [changelog]) as consumer:
+        quiet = 0
+        while quiet < 6:
+            batch = consumer.consume(500, timeout_s=0.5)
+            quiet = 0 if batch else quiet + 1
+            for message in batch:
+                key = message.key() or b""
+                live[key] = message.value() is not None
+                deletes += message.value() is None
+    records_seen = len({r.key for r in records})
+    assert deletes > 0, running.log()
+    assert sum(live.values()) < records_seen / 2
