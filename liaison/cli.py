@@ -6,7 +6,9 @@ import base64
 import dataclasses
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -317,6 +319,29 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
 
 
 # -- processes ---------------------------------------------------------------
+
+
+@cli.group()
+def connector() -> None:
+    """The connectors to external systems, each its own process."""
+
+
+@connector.command("run")
+@click.argument("name", type=click.Choice(["cen-source"]))
+@_reported
+def connector_run(name: str) -> None:
+    """Run one connector in the foreground until SIGINT or SIGTERM."""
+    from connectors.cen.source import CenSource  # noqa: PLC0415 - connectors build on the core
+
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    logging.getLogger().setLevel(settings.log_level)
+    inbox = settings.cen_inbox or settings.state_dir / "cen" / "inbox"
+    archive = settings.cen_archive or settings.state_dir / "cen" / "archive"
+    click.echo(f"{name}: watching {inbox}, archiving to {archive}")
+    CenSource(settings, inbox=inbox, archive=archive).run(stop)
 
 
 @cli.command()

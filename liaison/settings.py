@@ -64,6 +64,10 @@ class Settings(BaseModel):
     replay_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     # Every so many events per partition, a stage deletes its expired table entries.
     state_sweep_every: int = Field(default=1000, ge=1)
+
+    # Connectors.
+    cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")
+    cen_archive: Path | None = Field(default=None, description="default: <state_dir>/cen/archive")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Embedded broker (local stack and tests).

@@ -30,6 +30,7 @@ from liaison.kafka.client import admin_result
 
 __all__ = [
     "AUDIT",
+    "CONNECT_POSITIONS",
     "DEAD_LETTER",
     "INGEST_CEN",
     "INGEST_CISPLUS",
@@ -191,6 +192,9 @@ STATE_FINGERPRINTS = _state("dedupe-fingerprints", "Seizure reports per content 
 STATE_WATCH_ALERTS = _state("watch-alerts", "Police alerts per watched identifier.")
 STATE_WATCH_SEEN = _state("watch-seen", "Recent customs records per identifier.")
 STATE_RECIPIENTS = _state("route-recipients", "Partners that received each source record.")
+CONNECT_POSITIONS = _state(
+    "connect-positions", "Where each connector's source stopped, per input (file, stream)."
+)
 
 INGEST_TOPICS: tuple[TopicSpec, ...] = (INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE)
 PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
@@ -201,6 +205,7 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     PIPELINE_OUTCOMES,
 )
 STATE_TOPICS: tuple[TopicSpec, ...] = (
+    CONNECT_POSITIONS,
     STATE_VERSIONS,
     STATE_FINGERPRINTS,
     STATE_WATCH_ALERTS,

@@ -1,0 +1,194 @@
+"""The CEN source: CEN exports dropped in an inbox become seizure events on ``ingest.cen``.
+
+A national system writes ``<batch>.seizures.csv`` (and for nCEN ``<batch>.persons.csv``),
+each complete before it appears (write elsewhere or as ``.part``, then rename). The source
+takes finished files in name order. Each row becomes an event, or a dead letter carrying the
+row's own text and the reason. Its position (the last line whose event Kafka confirmed) is
+kept in Kafka every ``checkpoint_rows`` rows and at the end of the file, so a source killed
+mid-file resumes there: rows after the last checkpoint may be sent twice, none is skipped.
+A finished file moves to the archive with ``<batch>.result.json``: rows accepted, and each
+rejected row's line and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.cen.format import CenDefaults, read_export
+from connectors.positions import Position, PositionStore
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
+from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import INGEST_CEN
+from liaison.model import to_avro
+from liaison.model.exchange import DeadLetter
+from liaison.settings import Settings
+from liaison.validation import validate
+
+__all__ = ["CenSource", "FileResult"]
+
+log = logging.getLogger(__name__)
+NAME = "cen-source"
+_SUFFIX = ".seizures.csv"
+
+
+@dataclass
+class FileResult:
+    file: str
+    accepted: int = 0
+    rejected: list[dict[str, object]] = field(default_factory=list)
+
+
+class CenSource:
+    """Reads the inbox until stopped; one instance per inbox."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        inbox: Path,
+        archive: Path,
+        checkpoint_rows: int = 100,
+        defaults: CenDefaults | None = None,
+    ) -> None:
+        self.settings = settings
+        self.inbox, self.archive = inbox, archive
+        self.checkpoint_rows = checkpoint_rows
+        self.defaults = defaults or CenDefaults()
+        bootstrap = resolve_bootstrap(settings)
+        self.producer = KafkaProducer(producer_config(settings, bootstrap))
+        self.positions = PositionStore(settings, bootstrap, NAME)
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+        prefix = settings.topic_prefix
+        self.ingest_topic = INGEST_CEN.full_name(prefix)
+        self.dead_topic = DEAD_LETTER_TOPIC.full_name(prefix)
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.archive.mkdir(parents=True, exist_ok=True)
+        try:
+            while not stop.is_set():
+                for path in sorted(self.inbox.glob(f"*{_SUFFIX}")):
+                    if stop.is_set():
+                        break
+                    self.process(path, stop)
+                stop.wait(poll_s)
+        finally:
+            self.producer.close()
+
+    def process(self, path: Path, stop: threading.Event | None = None) -> FileResult | None:
+        """Send one file's rows from its stored position; archive it when done.
+        Returns None when stopped before the end of the file."""
+        name = path.name
+        position = self.positions.get(name)
+        result = self._previous(name)
+        persons = path.with_name(name[: -len(_SUFFIX)] + ".persons.csv")
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        rows = read_export(
+            text,
+            persons.read_text(encoding="utf-8") if persons.exists() else None,
+            ingest_time=_now(),
+            defaults=self.defaults,
+        )
+        since_checkpoint = 0
+        last_line = position.line
+        for row in rows:
+            if row.line <= position.line:
+                continue
+            if stop is not None and stop.is_set():
+                self._checkpoint(name, last_line, result, finished=False)
+                return None
+            problems = validate(row.event) if row.event is not None else []
+            if row.event is not None and not problems:
+                key = f"{row.event.envelope.source_system.value}:{row.record_id}".encode()
+                self.producer.produce(
+                    self.ingest_topic, self.events.encode(to_avro(row.event)), key=key
+                )
+                result.accepted += 1
+            else:
+                reason = str(row.error) if row.error else "; ".join(map(str, problems))
+                kind = "MappingError" if row.error else "ValidationError"
+                self._dead_letter(name, row.line, lines, kind, reason)
+                result.rejected.append(
+                    {"line": row.line, "record_id": row.record_id, "reason": reason}
+                )
+            last_line = row.line
+            since_checkpoint += 1
+            if since_checkpoint >= self.checkpoint_rows:
+                self._checkpoint(name, last_line, result, finished=False)
+                since_checkpoint = 0
+        self._checkpoint(name, max(last_line, len(lines)), result, finished=True)
+        self._archive(path, persons, result)
+        return result
+
+    def _dead_letter(self, name: str, line: int, lines: list[str], kind: str, reason: str) -> None:
+        original = lines[line - 1] if 0 < line <= len(lines) else ""
+        letter = DeadLetter(
+            dead_letter_id=uuid.uuid5(uuid.NAMESPACE_URL, f"liaison:{NAME}/{name}/{line}"),
+            original_value=original.encode(),
+            source_topic=f"{NAME}:{name}",
+            source_offset=line,
+            stage=NAME,
+            error_class=kind,
+            error_message=reason,
+            failed_at=_now(),
+        )
+        self.producer.produce(
+            self.dead_topic, self.letters.encode(to_avro(letter)), key=name.encode()
+        )
+
+    def _checkpoint(self, name: str, line: int, result: FileResult, *, finished: bool) -> None:
+        self.producer.flush()  # the events up to ``line`` are in Kafka before we say so
+        self.positions.put(self.producer, name, Position(line, finished))
+        self._save_partial(name, result)
+
+    def _partial_path(self, name: str) -> Path:
+        return self.archive / f".{name}.partial.json"
+
+    def _previous(self, name: str) -> FileResult:
+        """The counts of an interrupted earlier run over the same file, to go on from."""
+        partial = self._partial_path(name)
+        if partial.exists():
+            raw = json.loads(partial.read_text())
+            return FileResult(name, raw["accepted"], raw["rejected"])
+        return FileResult(name)
+
+    def _save_partial(self, name: str, result: FileResult) -> None:
+        partial = self._partial_path(name)
+        tmp = partial.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"accepted": result.accepted, "rejected": result.rejected}))
+        tmp.replace(partial)
+
+    def _archive(self, path: Path, persons: Path, result: FileResult) -> None:
+        stem = path.name[: -len(_SUFFIX)]
+        report = self.archive / f"{stem}.result.json"
+        report.write_text(
+            json.dumps(
+                {
+                    "file": path.name,
+                    "accepted": result.accepted,
+                    "rejected": result.rejected,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        for source in (path, persons):
+            if source.exists():
+                shutil.move(str(source), self.archive / source.name)
+        self._partial_path(path.name).unlink(missing_ok=True)
+        log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
+
+
+def _now() -> datetime:
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,115 @@
+"""The CEN source against real files and the real broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.native import write_native
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.kafka.client import KafkaConsumer, consumer_config
+from liaison.kafka.embedded import read_log_tail
+from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import INGEST_CEN
+from liaison.model.common import SourceSystem
+from liaison.synthetic.generator import Label, TrafficGenerator
+from tests.integration.conftest import liaison_command, liaison_env
+
+pytestmark = pytest.mark.integration
+
+
+def _start(settings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            liaison_command("connector", "run", "cen-source"),
+            env=liaison_env(settings),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _read(settings, group: str, until, limit_s: float = 120.0):
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    keys: Counter[tuple[str, int]] = Counter()
+    dead: list[dict[str, object]] = []
+    topics = [
+        INGEST_CEN.full_name(settings.topic_prefix),
+        DEAD_LETTER_TOPIC.full_name(settings.topic_prefix),
+    ]
+    deadline = time.monotonic() + limit_s
+    with KafkaConsumer(consumer_config(settings, group), topics) as consumer:
+        while time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout_s=0.5):
+                if message.topic() == topics[0]:
+                    envelope = events.decode(message.value() or b"")["envelope"]
+                    keys[(envelope["source_record_id"], envelope["version"])] += 1
+                else:
+                    dead.append(letters.decode(message.value() or b""))
+            if until(keys, dead):
+                return keys, dead
+    raise AssertionError(f"not all rows arrived: {len(keys)} events, {len(dead)} dead letters")
+
+
+def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
+    declared_topics, tmp_path
+):
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    settings = declared_topics.model_copy(update={"cen_inbox": inbox, "cen_archive": archive})
+    records = [
+        r
+        for r in TrafficGenerator(seed=61).take(2500)
+        if (r.event or r.basis) is not None
+        and (r.event or r.basis).envelope.source_system  # type: ignore[union-attr]
+        in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is not Label.REPLAY
+    ]
+    native = tmp_path / "native"
+    write_native(records, native, batch_size=len(records))
+    (source_file,) = sorted((native / "cen" / "inbox").glob("*.seizures.csv"))
+    expected = {
+        (r.event.envelope.source_record_id, r.event.envelope.version)
+        for r in records
+        if r.event is not None and r.label is not Label.INVALID_VALUES
+    }
+    broken = sum(1 for r in records if r.label in (Label.MALFORMED_BYTES, Label.INVALID_VALUES))
+    assert len(expected) > 500
+    assert broken > 5
+
+    log = tmp_path / "source.log"
+    source = _start(settings, log)
+    try:
+        inbox.mkdir(parents=True, exist_ok=True)
+        for part in sorted(source_file.parent.glob("batch-0001.*")):
+            (inbox / part.name).write_bytes(part.read_bytes())
+        # Kill it hard once some rows are in Kafka, well before the end of the file.
+        _read(settings, "check-cen-early", lambda keys, _dead: len(keys) > 150)
+        source.kill()
+        source.wait(timeout=30)
+        assert not (archive / "batch-0001.result.json").exists(), "finished before the kill"
+        source = _start(settings, log)
+        keys, dead = _read(
+            settings,
+            "check-cen-all",
+            lambda keys, dead: expected <= set(keys) and len(dead) >= broken,
+        )
+    finally:
+        source.send_signal(signal.SIGTERM)
+        source.wait(timeout=60)
+
+    assert set(keys) == expected, read_log_tail(log)  # every row, none made up
+    assert max(keys.values()) <= 2  # a row may come twice after the kill, never be skipped
+    assert len({(d["source_topic"], d["source_offset"]) for d in dead}) == broken
+    report = json.loads((archive / "batch-0001.result.json").read_text())
+    assert report["accepted"] == len(expected)
+    assert len(report["rejected"]) == broken
+    assert all({"line", "record_id", "reason"} <= set(r) for r in report["rejected"])
+    assert not list(inbox.glob("*.csv"))
+    assert (archive / "batch-0001.seizures.csv").exists()
