@@ -182,6 +182,7 @@ class KafkaProducer(_ClosedOnExit):
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
+        self._failed_at_flush = 0
         self.last_error: KafkaError | None = None
 
     def produce(
@@ -234,10 +235,19 @@ class KafkaProducer(_ClosedOnExit):
         return int(self._producer.poll(timeout_s))
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every queued record is acknowledged or failed."""
+        """Wait until every queued record is acknowledged. Raises FlushTimeoutError if some
+        are still in flight, and DeliveryError if any record since the last flush failed:
+        a caller that flushes before recording progress never records a gap."""
         remaining = int(self._producer.flush(timeout_s))
         if remaining:
             raise FlushTimeoutError(remaining, timeout_s)
+        with self._lock:
+            failed = self.failed - self._failed_at_flush
+            self._failed_at_flush = self.failed
+            error = self.last_error
+        if failed:
+            reason = error.str() if error is not None else "unknown error"
+            raise DeliveryError(f"{failed} record(s) were not delivered; last error: {reason}")
 
     def close(self, timeout_s: float = 30.0) -> None:
         self.flush(timeout_s)

@@ -1,5 +1,6 @@
 import pytest
 
+from liaison.errors import DeliveryError
 from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
 from liaison.kafka.topics import INGEST_CEN, ensure_topics
 
@@ -9,12 +10,14 @@ pytestmark = pytest.mark.integration
 def test_failed_delivery_reaches_the_callback(settings):
     errors = []
     config = {**producer_config(settings), "message.timeout.ms": 2000}
-    with KafkaProducer(config) as producer:
-        producer.produce(
-            settings.topic_prefix + "no-such-topic",
-            b"x",
-            on_delivery=lambda error, _msg: errors.append(error),
-        )
+    producer = KafkaProducer(config)
+    producer.produce(
+        settings.topic_prefix + "no-such-topic",
+        b"x",
+        on_delivery=lambda error, _msg: errors.append(error),
+    )
+    with pytest.raises(DeliveryError):
+        producer.close()
     assert producer.failed == 1
     assert producer.delivered == 0
     assert len(errors) == 1
@@ -65,3 +68,12 @@ def test_a_key_lands_where_aiokafka_and_java_would_put_it(settings, admin):
     partitions = list(range(INGEST_CEN.partitions))
     expected = {key: DefaultPartitioner()(key, partitions, partitions) for key in placed}
     assert placed == expected
+
+
+def test_flush_raises_when_a_record_was_not_delivered(settings):
+    config = {**producer_config(settings), "message.timeout.ms": 2000}
+    producer = KafkaProducer(config)
+    producer.produce(settings.topic_prefix + "missing-topic", b"x")
+    with pytest.raises(DeliveryError, match="1 record"):
+        producer.flush()
+    producer.flush()  # reported once; nothing pending since

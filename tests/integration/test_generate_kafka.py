@@ -32,7 +32,7 @@ def test_generate_to_kafka_sends_what_the_file_holds(declared_topics, tmp_path):
     received: Counter[tuple[str | None, str, bytes | None, str]] = Counter()
     topics = [spec.full_name(settings.topic_prefix) for spec in INGEST_TOPICS]
     with KafkaConsumer(consumer_config(settings, "check-generate"), topics) as consumer:
-        for _ in range(60):
+        for _ in range(120):
             for message in consumer.consume(500, timeout_s=0.5):
                 label = dict(message.headers() or [])[LABEL_HEADER]
                 assert isinstance(label, bytes)
@@ -42,5 +42,5 @@ def test_generate_to_kafka_sends_what_the_file_holds(declared_topics, tmp_path):
                 break
     # Every record as often as it was made; a reader may see one twice (at-least-once),
     # never one that was not made.
-    assert set(received) == set(expected)
+    assert set(received) == set(expected), to_kafka.stderr
     assert all(received[item] >= n for item, n in expected.items())
