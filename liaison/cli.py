@@ -327,7 +327,7 @@ def connector() -> None:
 
 
 @connector.command("run")
-@click.argument("name", type=click.Choice(["cen-source"]))
+@click.argument("name", type=click.Choice(["cen-source", "cisplus-source", "police-source"]))
 @_reported
 def connector_run(name: str) -> None:
     """Run one connector in the foreground until SIGINT or SIGTERM."""
@@ -338,6 +338,14 @@ def connector_run(name: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     logging.getLogger().setLevel(settings.log_level)
+    if name != "cen-source":
+        from connectors.http_runner import run_http_source  # noqa: PLC0415
+
+        endpoint = name.removesuffix("-source")
+        port = settings.cisplus_port if endpoint == "cisplus" else settings.police_port
+        click.echo(f"{name}: listening on http://{settings.http_host}:{port}")
+        run_http_source(settings, endpoint, stop)
+        return
     inbox = settings.cen_inbox or settings.state_dir / "cen" / "inbox"
     archive = settings.cen_archive or settings.state_dir / "cen" / "archive"
     click.echo(f"{name}: watching {inbox}, archiving to {archive}")

@@ -1,0 +1,198 @@
+"""The HTTP sources (CIS+ records, police alerts): one JSON body per record, answered only
+once Kafka has it.
+
+- ``POST /v1/<path>`` with ``Authorization: Bearer <token>``; each sending system has its own
+  token (settings, never logged); a token of another source's endpoint gets 403.
+- 202 with ``{"event_id": ...}`` once Kafka confirmed the event; resending the same record and
+  version answers 202 with the same event id (ids derive from source, record id and version)
+  and the pipeline drops the copy as a replay.
+- 400 with ``{"errors": [{"field": ..., "reason": ...}]}`` for a body that is not JSON, does
+  not map, or fails validation; the body also goes to the dead-letter topic with the reason.
+- 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka did not confirm in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+from aiohttp import web
+from confluent_kafka import KafkaError, Message
+
+from connectors.jsonbody import JsonBodyFormat
+from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
+from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.errors import MappingError
+from liaison.kafka.client import KafkaProducer
+from liaison.model import to_avro
+from liaison.model.common import Event
+from liaison.model.exchange import DeadLetter
+from liaison.validation import validate
+
+__all__ = ["HttpSource"]
+
+log = logging.getLogger(__name__)
+_DEAD_LETTER_NAMESPACE = uuid.UUID("3f6e2d1c-9b8a-5c7d-8e6f-1a2b3c4d5e6f")
+
+
+def _now() -> datetime:
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class HttpSource:
+    """One HTTP ingest endpoint for one source system's JSON bodies."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: str,
+        body_format: JsonBodyFormat,
+        tokens: Mapping[str, str],
+        foreign_tokens: Iterable[str] = (),
+        producer: KafkaProducer,
+        ingest_topic: str,
+        dead_letter_topic: str,
+        confirm_timeout_s: float = 30.0,
+    ) -> None:
+        self.name, self.path, self.format = name, path, body_format
+        self._tokens = dict(tokens)  # sender -> token
+        self._foreign = [t.encode() for t in foreign_tokens]  # other endpoints' senders
+        self.producer = producer
+        self.ingest_topic, self.dead_letter_topic = ingest_topic, dead_letter_topic
+        self.confirm_timeout_s = confirm_timeout_s
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_MESSAGE_BYTES)
+        app.router.add_post(f"/v1/{self.path}", self.receive)
+        app.router.add_get("/healthz", self.health)
+        return app
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    def _sender(self, request: web.Request) -> str:
+        """The sending system the token belongs to; raises 401, or 403 for a token of
+        another endpoint's sender."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            for sender, expected in self._tokens.items():
+                if hmac.compare_digest(token.encode(), expected.encode()):
+                    return sender
+            if any(hmac.compare_digest(token.encode(), other) for other in self._foreign):
+                raise web.HTTPForbidden(
+                    text=json.dumps({"error": "this token may not send to this endpoint"}),
+                    content_type="application/json",
+                )
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "a valid bearer token is required"}),
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    async def receive(self, request: web.Request) -> web.Response:
+        sender = self._sender(request)
+        raw = await self._body(request)
+        parsed = self._parse(raw)
+        if isinstance(parsed, list):
+            return await self._reject(raw, parsed)
+        event = parsed
+        key = f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
+        if not await self._send(
+            self.ingest_topic, key.encode(), self.events.encode(to_avro(event))
+        ):
+            return web.json_response({"error": "not confirmed by Kafka; send again"}, status=503)
+        log.info("%s: accepted a record from %s", self.name, sender)
+        return web.json_response({"event_id": str(event.envelope.event_id)}, status=202)
+
+    @staticmethod
+    async def _body(request: web.Request) -> bytes:
+        too_large = web.HTTPRequestEntityTooLarge(
+            max_size=MAX_MESSAGE_BYTES,
+            actual_size=request.content_length or 0,
+            text=json.dumps({"error": "body over 1 MiB"}),
+            content_type="application/json",
+        )
+        if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
+            raise too_large
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+
+    def _parse(self, raw: bytes) -> Event | list[tuple[str, str]]:
+        """The event in the body, or the field-level reasons it cannot be one."""
+        try:
+            event = self.format.event_of(json.loads(raw), ingest_time=_now())
+        except json.JSONDecodeError:
+            return [("body", "is not valid JSON")]
+        except MappingError as exc:
+            return [(exc.field, exc.reason)]
+        problems = validate(event)
+        return [(self._body_field(p.field), p.reason) for p in problems] if problems else event
+
+    def _body_field(self, path: str) -> str:
+        """An event path as the sender knows it: the field of its own JSON body."""
+        if path.startswith("payload"):
+            return self.format.payload_key + path.removeprefix("payload")
+        field = path.removeprefix("envelope.")
+        return "record_id" if field == "source_record_id" else field
+
+    async def _reject(self, raw: bytes, errors: list[tuple[str, str]]) -> web.Response:
+        reason = "; ".join(f"{field}: {why}" for field, why in errors)
+        letter = DeadLetter(
+            dead_letter_id=uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{self.name}:{uuid.uuid4()}"),
+            original_value=raw,
+            source_topic=f"{self.name}:{self.path}",
+            stage=self.name,
+            error_class="MappingError",
+            error_message=reason,
+            failed_at=_now(),
+        )
+        if not await self._send(
+            self.dead_letter_topic, self.name.encode(), self.letters.encode(to_avro(letter))
+        ):
+            return web.json_response({"error": "not confirmed by Kafka; send again"}, status=503)
+        return web.json_response(
+            {"errors": [{"field": field, "reason": why} for field, why in errors]}, status=400
+        )
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> bool:
+        """Produce and wait for Kafka's answer without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[KafkaError | None] = loop.create_future()
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            loop.call_soon_threadsafe(_settle(done), error)
+
+        self.producer.produce(topic, value, key=key, on_delivery=delivered)
+        try:
+            error = await asyncio.wait_for(done, self.confirm_timeout_s)
+        except TimeoutError:
+            return False
+        if error is not None:
+            log.error("%s: Kafka refused a record: %s", self.name, error.str())
+            return False
+        return True
+
+
+def _settle(future: asyncio.Future[KafkaError | None]) -> Callable[[KafkaError | None], None]:
+    def settle(error: KafkaError | None) -> None:
+        if not future.done():
+            future.set_result(error)
+
+    return settle
+
+
+async def poll_forever(producer: KafkaProducer, stop: asyncio.Event) -> None:
+    """Serve the producer's delivery callbacks from a thread while the server runs."""
+    while not stop.is_set():
+        await asyncio.to_thread(producer.poll, 0.1)

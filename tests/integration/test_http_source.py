@@ -1,0 +1,140 @@
+"""The CIS+ source as a national system meets it: real HTTP, the real broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from connectors.cisplus import format as cisplus
+from connectors.police import format as police
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.kafka.client import KafkaConsumer, consumer_config
+from liaison.kafka.embedded import free_port, read_log_tail
+from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import INGEST_CISPLUS
+from liaison.model.common import SourceSystem
+from liaison.synthetic.generator import Label, TrafficGenerator
+from tests.integration.conftest import liaison_command, liaison_env
+
+pytestmark = pytest.mark.integration
+
+TOKENS = "cisplus:NL-CUSTOMS=tok-nl-customs-123,police:NL-POLICE=tok-nl-police-456"
+
+
+@pytest.fixture
+def endpoint(declared_topics, tmp_path):
+    port = free_port()[0]
+    settings = declared_topics.model_copy(update={"cisplus_port": port})
+    env = {**liaison_env(settings), "LIAISON_HTTP_TOKENS": TOKENS}
+    log = tmp_path / "cisplus.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            liaison_command("connector", "run", "cisplus-source"),
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, read_log_tail(log)
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline, read_log_tail(log)
+            time.sleep(0.3)
+    try:
+        yield settings, url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, read_log_tail(log)
+
+
+def post(url: str, body: bytes, token: str | None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{url}/v1/records", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_cis_records_over_http(endpoint):
+    settings, url = endpoint
+    records = [
+        r
+        for r in TrafficGenerator(seed=71).take(300)
+        if r.event is not None
+        and r.event.envelope.source_system is SourceSystem.CIS_PLUS
+        and r.label is not Label.INVALID_VALUES
+    ][:20]
+    bodies = [json.dumps(cisplus.body_of(r.event)).encode() for r in records]  # type: ignore[arg-type]
+    token = "tok-nl-customs-123"
+
+    answers = [post(url, body, token) for body in bodies]
+    assert [status for status, _ in answers] == [202] * len(bodies)
+    # Resending the same record and version is idempotent: same answer, same event id.
+    assert post(url, bodies[0], token) == answers[0]
+
+    bad = json.loads(bodies[1])
+    bad["reporting_country"] = "ZZ"
+    bad["record"]["items"][0]["quantity"]["amount"] = "a lot"
+    status, errors = post(url, json.dumps(bad).encode(), token)
+    assert status == 400
+    assert errors["errors"][0]["field"] == "record.items[0].quantity.amount"
+    invalid = json.loads(bodies[1])
+    invalid["reporting_country"] = "ZZ"
+    status, errors = post(url, json.dumps(invalid).encode(), token)
+    assert (status, errors["errors"][0]["field"]) == (400, "reporting_country")
+    assert post(url, b"{not json", token)[0] == 400
+
+    assert post(url, bodies[2], None)[0] == 401
+    assert post(url, bodies[2], "forged")[0] == 401
+    assert post(url, bodies[2], "tok-nl-police-456")[0] == 403
+    assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token)[0] == 413
+
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    received: list[dict[str, Any]] = []
+    dead: list[dict[str, Any]] = []
+    prefix = settings.topic_prefix
+    topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTER_TOPIC.full_name(prefix)]
+    with KafkaConsumer(consumer_config(settings, "check-http"), topics) as consumer:
+        deadline = time.monotonic() + 60
+        while (len(received) < len(bodies) + 1 or len(dead) < 3) and time.monotonic() < deadline:
+            for message in consumer.consume(100, timeout_s=0.5):
+                if message.topic() == topics[0]:
+                    received.append(events.decode(message.value() or b""))
+                else:
+                    dead.append(letters.decode(message.value() or b""))
+    ids = [str(e["envelope"]["event_id"]) for e in received]
+    assert sorted(set(ids)) == sorted({answer["event_id"] for _, answer in answers})
+    assert len(ids) == len(bodies) + 1  # the resent one is in Kafka twice, same id
+    assert len(dead) == 3
+    assert {d["original_value"] for d in dead} >= {b"{not json"}
+    assert all("ZZ" not in d["error_message"] for d in dead)
+
+
+def test_police_bodies_are_not_cis_records():
+    alert = next(
+        r.event
+        for r in TrafficGenerator(seed=3).take(50)
+        if r.event is not None and r.label is Label.ALERT
+    )
+    assert alert is not None
+    with pytest.raises(Exception, match="CIS_PLUS"):
+        cisplus.body_of(alert)
+    assert police.body_of(alert)["alert"]["alert_reference"]
