@@ -327,7 +327,9 @@ def connector() -> None:
 
 
 @connector.command("run")
-@click.argument("name", type=click.Choice(["cen-source", "cisplus-source", "police-source"]))
+@click.argument(
+    "name", type=click.Choice(["cen-source", "cisplus-source", "police-source", "cen-sink"])
+)
 @_reported
 def connector_run(name: str) -> None:
     """Run one connector in the foreground until SIGINT or SIGTERM."""
@@ -338,6 +340,18 @@ def connector_run(name: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     logging.getLogger().setLevel(settings.log_level)
+    if name == "cen-sink":
+        from connectors.cen.sink import CenSink  # noqa: PLC0415
+
+        cen = next(
+            p
+            for p in load_policy(settings.routing_policy or DEFAULT_POLICY).partners
+            if p.kind == "cen"
+        )
+        outbox = settings.cen_outbox or settings.state_dir / "cen" / "outbox"
+        click.echo(f"{name}: writing {settings.topic_prefix + cen.topic} to {outbox}")
+        CenSink(settings, topic=settings.topic_prefix + cen.topic, outbox=outbox).run(stop)
+        return
     if name != "cen-source":
         from connectors.http_runner import run_http_source  # noqa: PLC0415
 

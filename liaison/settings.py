@@ -68,6 +68,7 @@ class Settings(BaseModel):
     # Connectors.
     cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")
     cen_archive: Path | None = Field(default=None, description="default: <state_dir>/cen/archive")
+    cen_outbox: Path | None = Field(default=None, description="default: <state_dir>/cen/outbox")
     http_host: str = "127.0.0.1"
     cisplus_port: int = Field(default=8081, ge=0, le=65535)
     police_port: int = Field(default=8082, ge=0, le=65535)
