@@ -1,0 +1,167 @@
+"""The HTTP sink against real local HTTP servers that fail, stall, recover or refuse."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from connectors.http_sink import HttpSink, RetryPolicy
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
+from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.model import to_avro
+from liaison.model.common import Event
+from liaison.synthetic.generator import TrafficGenerator
+
+pytestmark = pytest.mark.integration
+
+FAST = RetryPolicy(max_attempts=5, base_s=0.05, cap_s=0.2, timeout_s=1.0)
+
+
+class Endpoint:
+    """A partner endpoint whose answers follow a script, then ``then`` for good."""
+
+    def __init__(self, script: list[int | str], then: int) -> None:
+        self.script, self.then = list(script), then
+        self.requests: list[tuple[str, str]] = []  # (idempotency key, authorization)
+        self.accepted: Counter[str] = Counter()
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                key = self.headers.get("Idempotency-Key", "")
+                endpoint.requests.append((key, self.headers.get("Authorization", "")))
+                answer = endpoint.script.pop(0) if endpoint.script else endpoint.then
+                if answer == "stall":
+                    time.sleep(1.5)  # longer than the sink's timeout
+                    answer = 503
+                if answer == 200:
+                    endpoint.accepted[key] += 1
+                self.send_response(int(answer))
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/deliveries"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Endpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _events(count: int) -> Iterator[Event]:
+    for record in TrafficGenerator(seed=91).take(count * 3):
+        if record.event is not None:
+            yield record.event
+
+
+def _produce(settings, topic: str, events) -> None:
+    codec = AvroCodec(EVENT)
+    with KafkaProducer(producer_config(settings)) as producer:
+        for event in events:
+            producer.produce(
+                topic, codec.encode(to_avro(event)), key=str(event.envelope.event_id).encode()
+            )
+
+
+def _run(sink: HttpSink, until, limit_s: float = 60.0) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + limit_s
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(declared_topics):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.nl-police"
+    events = list(_events(15))[:15]
+    _produce(settings, topic, events)
+    ids = {str(e.envelope.event_id) for e in events}
+    with Endpoint([503, "stall", 429, 502], then=200) as endpoint:  # 4 of 5 attempts
+        sink = HttpSink(
+            settings,
+            name="nl-police-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="partner-token",
+            retry=FAST,
+        )
+        _run(sink, lambda: set(endpoint.accepted) >= ids)
+    assert set(endpoint.accepted) == ids
+    tries = Counter(key for key, _ in endpoint.requests)
+    assert max(tries.values()) >= 3  # the first event went through the failures
+    assert set(tries) == ids  # every attempt carried the event's own key
+    assert {auth for _, auth in endpoint.requests} == {"Bearer partner-token"}
+
+    # Everything was delivered, so nothing is read again.
+    with Endpoint([], then=200) as again:
+        sink = HttpSink(
+            settings,
+            name="nl-police-sink",
+            topic=topic,
+            url=again.url,
+            token="partner-token",
+            retry=FAST,
+        )
+        _run(sink, lambda: False, limit_s=4)
+    assert again.requests == []
+
+
+def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topics):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.de-bka"
+    events = list(_events(6))[:6]
+    _produce(settings, topic, events)
+    letters = AvroCodec(DEAD_LETTER)
+    dead: list[dict[str, object]] = []
+    with (
+        Endpoint([], then=422) as endpoint,
+        KafkaConsumer(
+            consumer_config(settings, "check-http-sink"),
+            [DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)],
+        ) as consumer,
+    ):
+        sink = HttpSink(
+            settings, name="de-bka-sink", topic=topic, url=endpoint.url, token="t", retry=FAST
+        )
+
+        def all_dead() -> bool:
+            dead.extend(letters.decode(m.value() or b"") for m in consumer.consume(50, 0.1))
+            return len(dead) >= len(events)
+
+        _run(sink, all_dead)
+    assert len(dead) == len(events)
+    assert {d["error_class"] for d in dead} == {"DeliveryRejected"}
+    assert len(endpoint.requests) == len(events)  # a permanent refusal is not retried
+
+
+def test_an_endpoint_that_never_recovers_is_given_up_after_the_bounded_attempts(declared_topics):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.europol"
+    (event,) = list(_events(1))[:1]
+    _produce(settings, topic, [event])
+    with Endpoint([], then=503) as endpoint:
+        sink = HttpSink(
+            settings, name="europol-sink", topic=topic, url=endpoint.url, token="t", retry=FAST
+        )
+        _run(sink, lambda: len(endpoint.requests) >= FAST.max_attempts, limit_s=30)
+        time.sleep(0.5)
+    assert len(endpoint.requests) == FAST.max_attempts
