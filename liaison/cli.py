@@ -321,6 +321,33 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
 # -- processes ---------------------------------------------------------------
 
 
+def _run_http_sink(settings: Settings, partner_id: str | None, stop: threading.Event) -> None:
+    from connectors.http_sink import HttpSink  # noqa: PLC0415 - connectors build on the core
+
+    policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
+    partner = next((p for p in policy.partners if p.id == partner_id), None)
+    if partner is None or partner.endpoint is None:
+        raise ConfigurationError(
+            f"--partner must name a partner with an endpoint in the policy; "
+            f"those are {', '.join(p.id for p in policy.partners if p.endpoint)}"
+        )
+    secret = settings.partner_endpoints.get_secret_value() if settings.partner_endpoints else ""
+    targets = dict(item.strip().split("=", 1) for item in secret.split(",") if "=" in item)
+    if partner.endpoint not in targets or "|" not in targets[partner.endpoint]:
+        raise ConfigurationError(
+            f"no URL and token for endpoint {partner.endpoint!r} in LIAISON_PARTNER_ENDPOINTS"
+        )
+    url, token = targets[partner.endpoint].split("|", 1)
+    click.echo(f"http-sink: {settings.topic_prefix + partner.topic} to {partner.endpoint}")
+    HttpSink(
+        settings,
+        name=f"{partner.endpoint}-sink",
+        topic=settings.topic_prefix + partner.topic,
+        url=url,
+        token=token,
+    ).run(stop)
+
+
 @cli.group()
 def connector() -> None:
     """The connectors to external systems, each its own process."""
@@ -328,10 +355,12 @@ def connector() -> None:
 
 @connector.command("run")
 @click.argument(
-    "name", type=click.Choice(["cen-source", "cisplus-source", "police-source", "cen-sink"])
+    "name",
+    type=click.Choice(["cen-source", "cisplus-source", "police-source", "cen-sink", "http-sink"]),
 )
+@click.option("--partner", default=None, help="The partner id, for http-sink.")
 @_reported
-def connector_run(name: str) -> None:
+def connector_run(name: str, partner: str | None) -> None:
     """Run one connector in the foreground until SIGINT or SIGTERM."""
     from connectors.cen.source import CenSource  # noqa: PLC0415 - connectors build on the core
 
@@ -340,6 +369,9 @@ def connector_run(name: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     logging.getLogger().setLevel(settings.log_level)
+    if name == "http-sink":
+        _run_http_sink(settings, partner, stop)
+        return
     if name == "cen-sink":
         from connectors.cen.sink import CenSink  # noqa: PLC0415
 

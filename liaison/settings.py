@@ -74,6 +74,9 @@ class Settings(BaseModel):
     police_port: int = Field(default=8082, ge=0, le=65535)
     # Bearer tokens of the sending systems: "cisplus:NL-CUSTOMS=<token>,police:NL-POLICE=<token>".
     http_tokens: SecretStr | None = None
+    # Where the HTTP sinks deliver: "<endpoint>=<url>|<token>,..." for the endpoint names of
+    # the routing policy, e.g. "nl-police=https://intake.example.nl/v1/liaison|<token>".
+    partner_endpoints: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Embedded broker (local stack and tests).

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 from click.testing import CliRunner
 
 from liaison.cli import cli
@@ -110,3 +114,30 @@ def test_route_explain_refuses_a_line_that_is_not_there(tmp_path):
     )
     assert result.exit_code == 2
     assert "no line 3" in result.output
+
+
+def test_http_sink_needs_a_partner_with_an_endpoint_and_its_address(tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
+    env = {**base, "LIAISON_STATE_DIR": str(tmp_path), "LIAISON_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    command = [sys.executable, "-m", "liaison", "connector", "run", "http-sink"]
+    olaf = subprocess.run(
+        [*command, "--partner", "OLAF"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert olaf.returncode == 2
+    assert "NL-POLICE" in olaf.stderr  # it lists the partners that have an endpoint
+    unset = subprocess.run(
+        [*command, "--partner", "NL-POLICE"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unset.returncode == 2
+    assert "nl-police" in unset.stderr
+    assert "LIAISON_PARTNER_ENDPOINTS" in unset.stderr
