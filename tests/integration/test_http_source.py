@@ -19,7 +19,7 @@ from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.embedded import free_port, read_log_tail
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.kafka.topics import INGEST_CISPLUS
+from liaison.kafka.topics import INGEST_CISPLUS, INGEST_POLICE
 from liaison.model.common import SourceSystem
 from liaison.synthetic.generator import Label, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
@@ -31,13 +31,22 @@ TOKENS = "cisplus:NL-CUSTOMS=tok-nl-customs-123,police:NL-POLICE=tok-nl-police-4
 
 @pytest.fixture
 def endpoint(declared_topics, tmp_path):
+    yield from _serve(declared_topics, tmp_path, "cisplus")
+
+
+@pytest.fixture
+def police_endpoint(declared_topics, tmp_path):
+    yield from _serve(declared_topics, tmp_path, "police")
+
+
+def _serve(declared_topics, tmp_path, which: str):
     port = free_port()[0]
-    settings = declared_topics.model_copy(update={"cisplus_port": port})
+    settings = declared_topics.model_copy(update={f"{which}_port": port})
     env = {**liaison_env(settings), "LIAISON_HTTP_TOKENS": TOKENS}
-    log = tmp_path / "cisplus.log"
+    log = tmp_path / f"{which}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(
-            liaison_command("connector", "run", "cisplus-source"),
+            liaison_command("connector", "run", f"{which}-source"),
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -60,9 +69,9 @@ def endpoint(declared_topics, tmp_path):
         assert process.wait(timeout=30) == 0, read_log_tail(log)
 
 
-def post(url: str, body: bytes, token: str | None) -> tuple[int, Any]:
+def post(url: str, body: bytes, token: str | None, path: str = "records") -> tuple[int, Any]:
     request = urllib.request.Request(
-        f"{url}/v1/records", data=body, method="POST", headers={"Content-Type": "application/json"}
+        f"{url}/v1/{path}", data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -138,3 +147,26 @@ def test_police_bodies_are_not_cis_records():
     with pytest.raises(Exception, match="CIS_PLUS"):
         cisplus.body_of(alert)
     assert police.body_of(alert)["alert"]["alert_reference"]
+
+
+def test_police_alerts_over_http(police_endpoint):
+    settings, url = police_endpoint
+    alerts = [
+        r.event
+        for r in TrafficGenerator(seed=72).take(200)
+        if r.event is not None and r.label is Label.ALERT
+    ][:5]
+    token = "tok-nl-police-456"
+    answers = [post(url, json.dumps(police.body_of(a)).encode(), token, "alerts") for a in alerts]
+    assert [status for status, _ in answers] == [202] * len(alerts)
+    cis_token = "tok-nl-customs-123"
+    assert post(url, json.dumps(police.body_of(alerts[0])).encode(), cis_token, "alerts")[0] == 403
+    events = AvroCodec(EVENT)
+    seen: set[str] = set()
+    topic = INGEST_POLICE.full_name(settings.topic_prefix)
+    with KafkaConsumer(consumer_config(settings, "check-police-http"), [topic]) as consumer:
+        deadline = time.monotonic() + 60
+        while len(seen) < len(alerts) and time.monotonic() < deadline:
+            for message in consumer.consume(100, timeout_s=0.5):
+                seen.add(str(events.decode(message.value() or b"")["envelope"]["event_id"]))
+    assert seen == {answer["event_id"] for _, answer in answers}
