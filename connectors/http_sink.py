@@ -17,12 +17,11 @@ import random
 import threading
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from confluent_kafka import Message
 
+from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.errors import ConfigurationError, SerdeError
@@ -36,7 +35,6 @@ from liaison.kafka.client import (
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter
 from liaison.model.jsonform import to_json
 from liaison.settings import Settings
 
@@ -136,21 +134,7 @@ class HttpSink:
             return "retry", type(error).__name__
 
     def _dead_letter(self, message: Message, kind: str, reason: str) -> bool:
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(
-                uuid.NAMESPACE_URL,
-                f"liaison:{self.name}/{message.topic()}/{message.partition()}/{message.offset()}",
-            ),
-            original_value=message.value() or b"",
-            original_key=message.key(),
-            source_topic=message.topic() or self.topic,
-            source_partition=message.partition(),
-            source_offset=message.offset(),
-            stage=self.name,
-            error_class=kind,
-            error_message=reason,
-            failed_at=datetime.now(UTC).replace(microsecond=0),
-        )
+        letter = record_dead_letter(message, stage=self.name, error_class=kind, reason=reason)
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()
         )

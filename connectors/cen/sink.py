@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import threading
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from confluent_kafka import Message
 
 from connectors.cen.format import write_export
+from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.errors import MappingError, SerdeError
@@ -37,7 +37,6 @@ from liaison.kafka.client import (
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter
 from liaison.settings import Settings
 
 __all__ = ["CenSink"]
@@ -127,21 +126,7 @@ class CenSink:
         log.info("%s: %d rows", target.name, len(events))
 
     def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(
-                uuid.NAMESPACE_URL,
-                f"liaison:{NAME}/{message.topic()}/{message.partition()}/{message.offset()}",
-            ),
-            original_value=message.value() or b"",
-            original_key=message.key(),
-            source_topic=message.topic() or self.topic,
-            source_partition=message.partition(),
-            source_offset=message.offset(),
-            stage=NAME,
-            error_class=kind,
-            error_message=reason,
-            failed_at=datetime.now(UTC).replace(microsecond=0),
-        )
+        letter = record_dead_letter(message, stage=NAME, error_class=kind, reason=reason)
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()
         )
