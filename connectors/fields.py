@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from liaison.errors import MappingError
+from liaison.timestamps import to_millis
 
 __all__ = [
     "format_timestamp",
@@ -84,8 +85,7 @@ def parse_timestamp(value: str, field: str) -> datetime:
         moment = moment.replace(tzinfo=UTC)
     if moment.tzinfo is None:
         raise MappingError(field, "must carry its UTC offset, e.g. Z or +01:00")
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return to_millis(moment)
 
 
 def format_timestamp(moment: datetime) -> str:

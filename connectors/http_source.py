@@ -19,7 +19,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 
 from aiohttp import web
 from confluent_kafka import KafkaError, Message
@@ -32,17 +31,13 @@ from liaison.kafka.client import KafkaProducer
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.model.exchange import DeadLetter
+from liaison.timestamps import utc_now
 from liaison.validation import validate
 
 __all__ = ["HttpSource"]
 
 log = logging.getLogger(__name__)
 _DEAD_LETTER_NAMESPACE = uuid.UUID("3f6e2d1c-9b8a-5c7d-8e6f-1a2b3c4d5e6f")
-
-
-def _now() -> datetime:
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class HttpSource:
@@ -131,7 +126,7 @@ class HttpSource:
     def _parse(self, raw: bytes) -> Event | list[tuple[str, str]]:
         """The event in the body, or the field-level reasons it cannot be one."""
         try:
-            event = self.format.event_of(json.loads(raw), ingest_time=_now())
+            event = self.format.event_of(json.loads(raw), ingest_time=utc_now())
         except json.JSONDecodeError:
             return [("body", "is not valid JSON")]
         except MappingError as exc:
@@ -155,7 +150,7 @@ class HttpSource:
             stage=self.name,
             error_class="MappingError",
             error_message=reason,
-            failed_at=_now(),
+            failed_at=utc_now(),
         )
         if not await self._send(
             self.dead_letter_topic, self.name.encode(), self.letters.encode(to_avro(letter))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Mapping
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
@@ -27,18 +26,14 @@ from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
 from liaison.model.exchange import DeadLetter, Header, PipelineOutcome
 from liaison.settings import Settings
+from liaison.timestamps import utc_now
 from liaison.validation import validate
 
-__all__ = ["BadEventError", "StageIO", "now"]
+__all__ = ["BadEventError", "StageIO"]
 
 # Dead-letter ids are derived from where the record was, so a replayed failure
 # keeps its id.
 _DEAD_LETTER_NAMESPACE = uuid.UUID("0d3c1f8e-2b47-5a6c-8d9e-7f1a2b3c4d5e")
-
-
-def now() -> datetime:
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class BadEventError(Exception):
@@ -104,7 +99,7 @@ class StageIO:
             stage=stage,
             error_class=error_class or "Error",
             error_message=error_message or reason,
-            failed_at=now(),
+            failed_at=utc_now(),
         )
         value = self._dead_letters.encode(to_avro(letter))
         await (await self.send(self.dead_letter_topic, message.key or b"", value))
@@ -140,7 +135,7 @@ class StageIO:
             source_topic=origin[0],
             source_partition=origin[1],
             source_offset=origin[2],
-            decided_at=now(),
+            decided_at=utc_now(),
         )
         key = f"{envelope.source_system.value}:{envelope.source_record_id}".encode()
         return await self.send(self.outcome_topic, key, self._outcomes.encode(to_avro(record)))

@@ -44,11 +44,12 @@ from liaison.model.exchange import MatchDirection
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import RoutingPolicy
 from liaison.settings import Settings
+from liaison.timestamps import utc_now
 from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
-from pipelines.io import BadEventError, StageIO, confirmed, manual, now
+from pipelines.io import BadEventError, StageIO, confirmed, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import route_decision
 from pipelines.state import (
@@ -338,7 +339,7 @@ class Stages:
                 reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
                 await confirmed([await io.outcome(event, "route", "no-recipient", reasons)])
             else:
-                decided_at = now()
+                decided_at = utc_now()
                 # Every audit record is on the record before any delivery is made.
                 await confirmed(
                     [

@@ -18,7 +18,6 @@ import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.cen.format import CenDefaults, read_export
@@ -31,6 +30,7 @@ from liaison.kafka.topics import INGEST_CEN
 from liaison.model import to_avro
 from liaison.model.exchange import DeadLetter
 from liaison.settings import Settings
+from liaison.timestamps import utc_now
 from liaison.validation import validate
 
 __all__ = ["CenSource", "FileResult"]
@@ -96,7 +96,7 @@ class CenSource:
         rows = read_export(
             text,
             persons.read_text(encoding="utf-8") if persons.exists() else None,
-            ingest_time=_now(),
+            ingest_time=utc_now(),
             defaults=self.defaults,
         )
         since_checkpoint = 0
@@ -140,7 +140,7 @@ class CenSource:
             stage=NAME,
             error_class=kind,
             error_message=reason,
-            failed_at=_now(),
+            failed_at=utc_now(),
         )
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=name.encode()
@@ -187,8 +187,3 @@ class CenSource:
                 shutil.move(str(source), self.archive / source.name)
         self._partial_path(path.name).unlink(missing_ok=True)
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
-
-
-def _now() -> datetime:
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from liaison.errors import MappingError
 from liaison.model import hints
+from liaison.timestamps import to_millis
 
 __all__ = ["from_json", "read_value", "to_json"]
 
@@ -124,8 +125,7 @@ def _from_text(hint: Any, value: str, path: str) -> Any:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise MappingError(path, "must carry its UTC offset")
-        moment = moment.astimezone(UTC)
-        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        return to_millis(moment)
     if hint is date:
         return date.fromisoformat(value)
     if hint is Decimal:
