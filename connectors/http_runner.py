@@ -58,6 +58,7 @@ def run_http_source(settings: Settings, endpoint: str, stop: threading.Event) ->
             producer=producer,
             ingest_topic=ingest.full_name(prefix),
             dead_letter_topic=DEAD_LETTER.full_name(prefix),
+            bulk=endpoint == "police",  # the watchlist import: a file of alerts
         )
         asyncio.run(_serve(source, settings.http_host, port, producer, stop))
 

@@ -9,6 +9,12 @@ once Kafka has it.
 - 400 with ``{"errors": [{"field": ..., "reason": ...}]}`` for a body that is not JSON, does
   not map, or fails validation; the body also goes to the dead-letter topic with the reason.
 - 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka did not confirm in time.
+
+With ``bulk=True`` (the police watchlist import) ``POST /v1/<path>/bulk`` also takes a file
+of such bodies, one JSON object per line (``application/x-ndjson``, up to 32 MiB). Each line
+is taken or rejected on its own; the answer, once Kafka confirmed every event and dead
+letter, is 200 with ``{"accepted": n, "rejected": [{"line": n, "errors": [...]}]}``, or 503
+(send the file again: accepted lines are recognised as replays). Blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 from confluent_kafka import KafkaError, Message
@@ -38,6 +44,8 @@ __all__ = ["HttpSource"]
 
 log = logging.getLogger(__name__)
 _DEAD_LETTER_NAMESPACE = uuid.UUID("3f6e2d1c-9b8a-5c7d-8e6f-1a2b3c4d5e6f")
+MAX_BULK_BYTES = 32 * 1024 * 1024
+_NOT_CONFIRMED = {"error": "not confirmed by Kafka; send again"}
 
 
 class HttpSource:
@@ -55,6 +63,7 @@ class HttpSource:
         ingest_topic: str,
         dead_letter_topic: str,
         confirm_timeout_s: float = 30.0,
+        bulk: bool = False,
     ) -> None:
         self.name, self.path, self.format = name, path, body_format
         self._tokens = dict(tokens)  # sender -> token
@@ -62,11 +71,17 @@ class HttpSource:
         self.producer = producer
         self.ingest_topic, self.dead_letter_topic = ingest_topic, dead_letter_topic
         self.confirm_timeout_s = confirm_timeout_s
+        self.bulk = bulk
         self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_MESSAGE_BYTES)
+        app = web.Application(
+            client_max_size=MAX_BULK_BYTES if self.bulk else MAX_MESSAGE_BYTES,
+            middlewares=[_json_errors],
+        )
         app.router.add_post(f"/v1/{self.path}", self.receive)
+        if self.bulk:
+            app.router.add_post(f"/v1/{self.path}/bulk", self.receive_bulk)
         app.router.add_get("/healthz", self.health)
         return app
 
@@ -95,33 +110,62 @@ class HttpSource:
 
     async def receive(self, request: web.Request) -> web.Response:
         sender = self._sender(request)
-        raw = await self._body(request)
+        raw = await self._body(request, MAX_MESSAGE_BYTES)
         parsed = self._parse(raw)
         if isinstance(parsed, list):
-            return await self._reject(raw, parsed)
-        event = parsed
-        key = f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
-        if not await self._send(
-            self.ingest_topic, key.encode(), self.events.encode(to_avro(event))
-        ):
-            return web.json_response({"error": "not confirmed by Kafka; send again"}, status=503)
+            if not await self._confirmed([self._dead_letter(raw, parsed)]):
+                return web.json_response(_NOT_CONFIRMED, status=503)
+            return web.json_response({"errors": _errors(parsed)}, status=400)
+        if not await self._confirmed([self._event(parsed)]):
+            return web.json_response(_NOT_CONFIRMED, status=503)
         log.info("%s: accepted a record from %s", self.name, sender)
-        return web.json_response({"event_id": str(event.envelope.event_id)}, status=202)
+        return web.json_response({"event_id": str(parsed.envelope.event_id)}, status=202)
+
+    async def receive_bulk(self, request: web.Request) -> web.Response:
+        sender = self._sender(request)
+        raw = await self._body(request, MAX_BULK_BYTES)
+        sends: list[asyncio.Future[KafkaError | None]] = []
+        accepted, rejected = 0, []
+        for number, line in enumerate(raw.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            parsed = self._parse(line)
+            if isinstance(parsed, list):
+                sends.append(self._dead_letter(line, parsed, line=number))
+                rejected.append({"line": number, "errors": _errors(parsed)})
+            else:
+                sends.append(self._event(parsed))
+                accepted += 1
+            if number % 500 == 0:
+                await asyncio.sleep(0)  # let other requests in during a long file
+        if not await self._confirmed(sends):
+            return web.json_response(_NOT_CONFIRMED, status=503)
+        log.info(
+            "%s: bulk import from %s: %d accepted, %d rejected",
+            self.name,
+            sender,
+            accepted,
+            len(rejected),
+        )
+        return web.json_response({"accepted": accepted, "rejected": rejected}, status=200)
 
     @staticmethod
-    async def _body(request: web.Request) -> bytes:
+    async def _body(request: web.Request, limit: int) -> bytes:
         too_large = web.HTTPRequestEntityTooLarge(
-            max_size=MAX_MESSAGE_BYTES,
+            max_size=limit,
             actual_size=request.content_length or 0,
-            text=json.dumps({"error": "body over 1 MiB"}),
+            text=json.dumps({"error": f"body over {limit // (1024 * 1024)} MiB"}),
             content_type="application/json",
         )
-        if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
+        if request.content_length is not None and request.content_length > limit:
             raise too_large
         try:
-            return await request.read()
+            raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        if len(raw) > limit:  # sent without a length, and under the application's bound
+            raise too_large
+        return raw
 
     def _parse(self, raw: bytes) -> Event | list[tuple[str, str]]:
         """The event in the body, or the field-level reasons it cannot be one."""
@@ -141,27 +185,29 @@ class HttpSource:
         field = path.removeprefix("envelope.")
         return "record_id" if field == "source_record_id" else field
 
-    async def _reject(self, raw: bytes, errors: list[tuple[str, str]]) -> web.Response:
-        reason = "; ".join(f"{field}: {why}" for field, why in errors)
+    def _event(self, event: Event) -> asyncio.Future[KafkaError | None]:
+        key = f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
+        return self._produce(self.ingest_topic, key.encode(), self.events.encode(to_avro(event)))
+
+    def _dead_letter(
+        self, raw: bytes, errors: list[tuple[str, str]], line: int | None = None
+    ) -> asyncio.Future[KafkaError | None]:
         letter = DeadLetter(
             dead_letter_id=uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{self.name}:{uuid.uuid4()}"),
             original_value=raw,
-            source_topic=f"{self.name}:{self.path}",
+            source_topic=f"{self.name}:{self.path}" + ("/bulk" if line is not None else ""),
+            source_offset=line,
             stage=self.name,
             error_class="MappingError",
-            error_message=reason,
+            error_message="; ".join(f"{field}: {why}" for field, why in errors),
             failed_at=utc_now(),
         )
-        if not await self._send(
+        return self._produce(
             self.dead_letter_topic, self.name.encode(), self.letters.encode(to_avro(letter))
-        ):
-            return web.json_response({"error": "not confirmed by Kafka; send again"}, status=503)
-        return web.json_response(
-            {"errors": [{"field": field, "reason": why} for field, why in errors]}, status=400
         )
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> bool:
-        """Produce and wait for Kafka's answer without blocking the event loop."""
+    def _produce(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[KafkaError | None]:
+        """Queue one record; the future settles with Kafka's answer."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[KafkaError | None] = loop.create_future()
 
@@ -169,14 +215,36 @@ class HttpSource:
             loop.call_soon_threadsafe(_settle(done), error)
 
         self.producer.produce(topic, value, key=key, on_delivery=delivered)
+        return done
+
+    async def _confirmed(self, sends: list[asyncio.Future[KafkaError | None]]) -> bool:
+        """Whether Kafka confirmed every one of these within the timeout."""
         try:
-            error = await asyncio.wait_for(done, self.confirm_timeout_s)
+            errors = await asyncio.wait_for(asyncio.gather(*sends), self.confirm_timeout_s)
         except TimeoutError:
             return False
-        if error is not None:
-            log.error("%s: Kafka refused a record: %s", self.name, error.str())
-            return False
-        return True
+        refused = [error for error in errors if error is not None]
+        for error in refused[:1]:
+            log.error("%s: Kafka refused %d record(s): %s", self.name, len(refused), error.str())
+        return not refused
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown paths and methods answer in JSON like everything else."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json":
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
+
+
+def _errors(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"field": field, "reason": why} for field, why in errors]
 
 
 def _settle(future: asyncio.Future[KafkaError | None]) -> Callable[[KafkaError | None], None]:

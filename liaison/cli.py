@@ -222,6 +222,13 @@ def _parse_mix(shares: tuple[str, ...]) -> TrafficMix:
     help="Write each connector's native input format under this directory instead.",
 )
 @click.option(
+    "--cen-format",
+    type=click.Choice(["csv", "xml"]),
+    default="csv",
+    show_default=True,
+    help="With --native: CEN exports as CSV pairs or as XML messages.",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0.1),
     default=None,
@@ -236,6 +243,7 @@ def generate(
     out: IO[str] | None,
     kafka: bool,
     native: Path | None,
+    cen_format: str,
     rate: float | None,
 ) -> None:
     """Synthetic ingest traffic: seizures, CIS+ records, alerts, and their messiness."""
@@ -249,7 +257,7 @@ def generate(
     elif native is not None:
         from connectors.native import write_native  # noqa: PLC0415 - connectors build on the core
 
-        for kind, number in sorted(write_native(records, native).items()):
+        for kind, number in sorted(write_native(records, native, cen_format=cen_format).items()):
             click.echo(f"{number:7d} {kind} records under {native}")
     else:
         with KafkaProducer(producer_config(settings)) as producer:

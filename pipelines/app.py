@@ -39,6 +39,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         web_enabled=False,
         store="memory://",
         autodiscover=False,
+        # Faust otherwise writes "<app id>-data" into the working directory.
+        datadir=str(settings.state_dir / "faust" / settings.pipeline_app_id),
     )
     register_stages(app, settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
     return app

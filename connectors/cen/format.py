@@ -99,6 +99,7 @@ __all__ = [
     "CenDefaults",
     "RowResult",
     "event_from_row",
+    "person_of",
     "person_rows",
     "read_export",
     "seizure_row",
@@ -197,6 +198,12 @@ class RowResult:
     record_id: str
     event: Event | None
     error: MappingError | None
+    end_line: int = 0  # the last line of the record when it spans several (XML)
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        """First and last line of the record in its file."""
+        return self.line, max(self.line, self.end_line)
 
 
 # -- writing -------------------------------------------------------------------
@@ -319,8 +326,8 @@ def _need(row: Mapping[str, str | None], column: str) -> str:
     return required(row.get(column), column)
 
 
-def _person(row: Mapping[str, str | None], line: int) -> Person:
-    where = f"persons.csv line {line}: "
+def person_of(row: Mapping[str, str | None], where: str) -> Person:
+    """The person of one ``persons.csv`` row (or XML ``person``); ``where`` prefixes errors."""
     try:
         birth = _get(row, "date_of_birth")
         document = _get(row, "document_type")
@@ -382,7 +389,7 @@ def event_from_row(
     if source not in (SourceSystem.CEN, SourceSystem.NCEN):
         raise MappingError("source_system", "must be CEN or NCEN")
     if source is SourceSystem.CEN and persons:
-        raise MappingError("persons.csv", "CEN is non-nominal: a CEN record has no persons")
+        raise MappingError("persons", "CEN is non-nominal: a CEN record has no persons")
     record_id = _need(row, "record_id")
     version = parse_int(_need(row, "version"), "version", minimum=1)
     value, currency = _get(row, "estimated_value"), _get(row, "currency")
@@ -478,7 +485,7 @@ def read_export(
         for line, row in enumerate(reader, start=2):
             key = ((row.get("record_id") or "").strip(), (row.get("version") or "").strip())
             try:
-                person = _person(row, line)
+                person = person_of(row, f"persons.csv line {line}: ")
             except MappingError as exc:
                 person_errors.setdefault(key, exc)
                 continue

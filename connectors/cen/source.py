@@ -1,7 +1,8 @@
 """The CEN source: CEN exports dropped in an inbox become seizure events on ``ingest.cen``.
 
 A national system writes ``<batch>.seizures.csv`` (and for nCEN ``<batch>.persons.csv``),
-each complete before it appears (write elsewhere or as ``.part``, then rename). The source
+or the same data as one ``<batch>.seizures.xml`` (:mod:`connectors.cen.xmlexport`), each
+complete before it appears (write elsewhere or as ``.part``, then rename). The source
 takes finished files in name order. Each row becomes an event, or a dead letter carrying the
 row's own text and the reason. Its position (the last line whose event Kafka confirmed) is
 kept in Kafka every ``checkpoint_rows`` rows and at the end of the file, so a source killed
@@ -17,10 +18,12 @@ import logging
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.cen.format import CenDefaults, read_export
+from connectors.cen.format import CenDefaults, RowResult, read_export
+from connectors.cen.xmlexport import read_xml_export
 from connectors.positions import Position, PositionStore
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
@@ -37,7 +40,10 @@ __all__ = ["CenSource", "FileResult"]
 
 log = logging.getLogger(__name__)
 NAME = "cen-source"
-_SUFFIX = ".seizures.csv"
+_CSV, _XML = ".seizures.csv", ".seizures.xml"
+# A dead letter keeps the rejected record's own text; a record (or a whole refused XML
+# document) larger than this is cut, and the reason says so: the file is in the archive.
+_MAX_ORIGINAL_BYTES = 512 * 1024
 
 
 @dataclass
@@ -76,7 +82,8 @@ class CenSource:
         self.archive.mkdir(parents=True, exist_ok=True)
         try:
             while not stop.is_set():
-                for path in sorted(self.inbox.glob(f"*{_SUFFIX}")):
+                exports = [*self.inbox.glob(f"*{_CSV}"), *self.inbox.glob(f"*{_XML}")]
+                for path in sorted(exports, key=lambda p: p.name):
                     if stop.is_set():
                         break
                     self.process(path, stop)
@@ -87,18 +94,23 @@ class CenSource:
     def process(self, path: Path, stop: threading.Event | None = None) -> FileResult | None:
         """Send one file's rows from its stored position; archive it when done.
         Returns None when stopped before the end of the file."""
+        self.archive.mkdir(parents=True, exist_ok=True)
         name = path.name
         position = self.positions.get(name)
         result = self._previous(name)
-        persons = path.with_name(name[: -len(_SUFFIX)] + ".persons.csv")
+        persons = _persons_path(path) if name.endswith(_CSV) else None
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
-        rows = read_export(
-            text,
-            persons.read_text(encoding="utf-8") if persons.exists() else None,
-            ingest_time=utc_now(),
-            defaults=self.defaults,
-        )
+        rows: Iterator[RowResult]
+        if name.endswith(_XML):
+            rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
+        else:
+            rows = read_export(
+                text,
+                persons.read_text(encoding="utf-8") if persons and persons.exists() else None,
+                ingest_time=utc_now(),
+                defaults=self.defaults,
+            )
         since_checkpoint = 0
         last_line = position.line
         for row in rows:
@@ -117,7 +129,7 @@ class CenSource:
             else:
                 reason = str(row.error) if row.error else "; ".join(map(str, problems))
                 kind = "MappingError" if row.error else "ValidationError"
-                self._dead_letter(name, row.line, lines, kind, reason)
+                self._dead_letter(name, row, lines, kind, reason)
                 result.rejected.append(
                     {"line": row.line, "record_id": row.record_id, "reason": reason}
                 )
@@ -130,13 +142,19 @@ class CenSource:
         self._archive(path, persons, result)
         return result
 
-    def _dead_letter(self, name: str, line: int, lines: list[str], kind: str, reason: str) -> None:
-        original = lines[line - 1] if 0 < line <= len(lines) else ""
+    def _dead_letter(
+        self, name: str, row: RowResult, lines: list[str], kind: str, reason: str
+    ) -> None:
+        first, last = row.lines
+        original = "\n".join(lines[first - 1 : last]).encode()
+        if len(original) > _MAX_ORIGINAL_BYTES:
+            original = original[:_MAX_ORIGINAL_BYTES]
+            reason += f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
         letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(uuid.NAMESPACE_URL, f"liaison:{NAME}/{name}/{line}"),
-            original_value=original.encode(),
+            dead_letter_id=uuid.uuid5(uuid.NAMESPACE_URL, f"liaison:{NAME}/{name}/{first}"),
+            original_value=original,
             source_topic=f"{NAME}:{name}",
-            source_offset=line,
+            source_offset=first,
             stage=NAME,
             error_class=kind,
             error_message=reason,
@@ -168,8 +186,8 @@ class CenSource:
         tmp.write_text(json.dumps({"accepted": result.accepted, "rejected": result.rejected}))
         tmp.replace(partial)
 
-    def _archive(self, path: Path, persons: Path, result: FileResult) -> None:
-        stem = path.name[: -len(_SUFFIX)]
+    def _archive(self, path: Path, persons: Path | None, result: FileResult) -> None:
+        stem = path.name.removesuffix(_CSV).removesuffix(_XML)
         report = self.archive / f"{stem}.result.json"
         report.write_text(
             json.dumps(
@@ -183,7 +201,12 @@ class CenSource:
             + "\n"
         )
         for source in (path, persons):
-            if source.exists():
+            if source is not None and source.exists():
                 shutil.move(str(source), self.archive / source.name)
         self._partial_path(path.name).unlink(missing_ok=True)
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
+
+
+def _persons_path(path: Path) -> Path:
+    """The persons file of a CSV export (an XML export nests its persons)."""
+    return path.with_name(path.name.removesuffix(_CSV) + ".persons.csv")

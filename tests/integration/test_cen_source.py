@@ -113,3 +113,66 @@ def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
     assert all({"line", "record_id", "reason"} <= set(r) for r in report["rejected"])
     assert not list(inbox.glob("*.csv"))
     assert (archive / "batch-0001.seizures.csv").exists()
+
+
+def test_xml_exports_and_a_broken_document(declared_topics, tmp_path):
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+
+    archive = tmp_path / "archive"
+    records = [
+        r
+        for r in TrafficGenerator(seed=62).take(1200)
+        if (r.event or r.basis) is not None
+        and (r.event or r.basis).envelope.source_system  # type: ignore[union-attr]
+        in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is not Label.REPLAY
+    ]
+    write_native(records, tmp_path, batch_size=len(records), cen_format="xml")
+    inbox = tmp_path / "cen" / "inbox"
+    (export,) = sorted(inbox.glob("*.xml"))
+    broken_doc = inbox / "batch-0002.seizures.xml"
+    broken_doc.write_text(export.read_text()[:5000])  # cut off mid-document
+    expected = {
+        (r.event.envelope.source_record_id, r.event.envelope.version)
+        for r in records
+        if r.event is not None and r.label not in (Label.INVALID_VALUES, Label.MALFORMED_BYTES)
+    }
+    broken = sum(1 for r in records if r.label in (Label.MALFORMED_BYTES, Label.INVALID_VALUES))
+    assert broken > 2
+
+    source = CenSource(declared_topics, inbox=inbox, archive=archive)
+    try:
+        first = source.process(export)
+        second = source.process(broken_doc)
+    finally:
+        source.producer.close()
+    assert first is not None
+    assert second is not None
+    assert (first.accepted, len(first.rejected)) == (len(expected), broken)
+    assert second.accepted == 0
+    assert [r["line"] for r in second.rejected] == [1]
+    assert "not well-formed" in str(second.rejected[0]["reason"])
+
+    keys, dead = _read(
+        declared_topics,
+        "check-cen-xml",
+        lambda keys, dead: expected <= set(keys) and len(dead) >= broken + 1,
+    )
+    assert set(keys) == expected
+    by_file: dict[str, list[dict[str, object]]] = {}
+    for letter in dead:
+        by_file.setdefault(str(letter["source_topic"]), []).append(letter)
+    rows = by_file["cen-source:batch-0001.seizures.xml"]
+    assert len(rows) == broken
+    lines = (archive / export.name).read_text().splitlines()
+    for letter in rows:  # each carries its own seizure element, from its first line
+        original = letter["original_value"]
+        assert isinstance(original, bytes)
+        text = original.decode()
+        assert text.strip().startswith("<seizure>")
+        assert text.strip().endswith("</seizure>")
+        assert lines[int(letter["source_offset"]) - 1].strip() == "<seizure>"  # type: ignore[call-overload]
+    (whole,) = by_file["cen-source:batch-0002.seizures.xml"]
+    assert whole["original_value"] == (archive / broken_doc.name).read_bytes().rstrip(b"\n")
+    report = json.loads((archive / "batch-0002.result.json").read_text())
+    assert report["accepted"] == 0

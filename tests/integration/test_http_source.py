@@ -170,3 +170,54 @@ def test_police_alerts_over_http(police_endpoint):
             for message in consumer.consume(100, timeout_s=0.5):
                 seen.add(str(events.decode(message.value() or b"")["envelope"]["event_id"]))
     assert seen == {answer["event_id"] for _, answer in answers}
+
+
+def test_a_watchlist_file_imports_in_bulk(police_endpoint):
+    settings, url = police_endpoint
+    alerts = [
+        r.event
+        for r in TrafficGenerator(seed=73).take(3000)
+        if r.event is not None and r.label is Label.ALERT
+    ][:120]
+    lines = [json.dumps(police.body_of(a)) for a in alerts]
+    lines[10] = lines[10][: len(lines[10]) // 2]  # cut short
+    invalid = json.loads(lines[20])
+    invalid["reporting_country"] = "ZZ"
+    lines[20] = json.dumps(invalid)
+    lines.insert(30, "")  # blank lines are skipped, yet counted as lines
+    text = ("\n".join(lines) + "\n").encode()
+    token = "tok-nl-police-456"
+
+    status, answer = post(url, text, token, "alerts/bulk")
+    assert status == 200, answer
+    assert answer["accepted"] == len(alerts) - 2
+    assert [r["line"] for r in answer["rejected"]] == [11, 21]
+    assert answer["rejected"][1]["errors"] == [
+        {"field": "reporting_country", "reason": answer["rejected"][1]["errors"][0]["reason"]}
+    ]
+    assert post(url, text, "tok-nl-customs-123", "alerts/bulk")[0] == 403
+    # One record's endpoint still takes one record of at most 1 MiB.
+    assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token, "alerts")[0] == 413
+
+    expected = {str(a.envelope.event_id) for i, a in enumerate(alerts) if i not in (10, 20)}
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    seen: set[str] = set()
+    dead: list[dict[str, Any]] = []
+    prefix = settings.topic_prefix
+    topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTER_TOPIC.full_name(prefix)]
+    with KafkaConsumer(consumer_config(settings, "check-police-bulk"), topics) as consumer:
+        deadline = time.monotonic() + 60
+        while (len(seen) < len(expected) or len(dead) < 2) and time.monotonic() < deadline:
+            for message in consumer.consume(200, timeout_s=0.5):
+                if message.topic() == topics[0]:
+                    seen.add(str(events.decode(message.value() or b"")["envelope"]["event_id"]))
+                else:
+                    dead.append(letters.decode(message.value() or b""))
+    assert seen == expected
+    assert sorted(d["source_offset"] for d in dead) == [11, 21]
+    assert {d["original_value"] for d in dead} == {lines[10].encode(), lines[20].encode()}
+
+
+def test_cis_plus_has_no_bulk_import(endpoint):
+    _settings, url = endpoint
+    assert post(url, b"{}\n", "tok-nl-customs-123", "records/bulk")[0] in (404, 405)

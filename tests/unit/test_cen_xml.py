@@ -1,0 +1,157 @@
+"""The CEN export as XML: the same data as the CSV pair, read with its lines."""
+
+import dataclasses
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.cen.format import read_export, write_export
+from connectors.cen.xmlexport import NAMESPACE, read_xml_export, write_xml_export
+from connectors.native import write_native
+from liaison.identity import event_id_for
+from liaison.model.common import Event, Lineage, SourceSystem
+from liaison.synthetic.generator import Label, TrafficGenerator
+from tests.samples import realistic_seizure
+
+INGEST = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _ingested(event: Event) -> Event:
+    envelope = event.envelope
+    return dataclasses.replace(
+        event,
+        envelope=dataclasses.replace(
+            envelope,
+            ingest_time=INGEST,
+            event_id=event_id_for(
+                envelope.source_system, envelope.source_record_id, envelope.version
+            ),
+            lineage=Lineage(),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def seizures() -> list[Event]:
+    return [
+        r.event
+        for r in TrafficGenerator(seed=31).take(2000)
+        if r.event is not None
+        and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is not Label.REPLAY
+    ]
+
+
+def test_every_seizure_round_trips_and_reads_as_the_csv_does(seizures):
+    text = write_xml_export(seizures)
+    results = list(read_xml_export(text, ingest_time=INGEST))
+    assert [r.error for r in results] == [None] * len(seizures)
+    assert [r.event for r in results] == [_ingested(e) for e in seizures]
+    csv_events = [r.event for r in read_export(*write_export(seizures), ingest_time=INGEST)]
+    assert [r.event for r in results] == csv_events
+    assert any(e.payload.persons for e in seizures)
+
+
+def test_each_record_spans_its_own_lines(seizures):
+    text = write_xml_export(seizures[:3])
+    lines = text.splitlines()
+    results = list(read_xml_export(text, ingest_time=INGEST))
+    for result in results:
+        first, last = result.lines
+        assert lines[first - 1].strip() == "<seizure>"
+        assert lines[last - 1].strip() == "</seizure>"
+        assert f"<record_id>{result.record_id}</record_id>" in "\n".join(lines[first - 1 : last])
+    assert results[0].lines[1] < results[1].lines[0]
+
+
+def _document(*seizures: str) -> str:
+    body = "".join(f"<seizure>{s}</seizure>\n" for s in seizures)
+    return f'<?xml version="1.0"?>\n<cen-export xmlns="{NAMESPACE}">\n{body}</cen-export>\n'
+
+
+def _elements(event: Event, **changes: str) -> str:
+    """The seizure's child elements, some changed (an empty value drops the element)."""
+    text = write_xml_export([event])
+    inner = text.split("<seizure>", 1)[1].rsplit("</seizure>", 1)[0]
+    for name, value in changes.items():
+        inner = re.sub(
+            f"<{name}>[^<]*</{name}>", f"<{name}>{value}</{name}>" if value else "", inner
+        )
+    return inner
+
+
+def test_a_bad_seizure_is_rejected_by_line_and_field_and_the_rest_goes_on():
+    event = realistic_seizure()
+    text = _document(
+        _elements(event),
+        _elements(event, record_id="R2", quantity="a lot"),
+        _elements(event, record_id="R3")
+        .replace("<commodity>", "<comodity>", 1)
+        .replace("</commodity>", "</comodity>", 1),
+        _elements(event, record_id="R4", reporting_agency=""),
+    )
+    starts = [n for n, line in enumerate(text.splitlines(), 1) if "<seizure>" in line]
+    results = list(read_xml_export(text, ingest_time=INGEST))
+    assert results[0].error is None
+    assert [(r.line, r.record_id, r.error and r.error.field) for r in results[1:]] == [
+        (starts[1], "R2", "quantity"),
+        (starts[2], "R3", "comodity"),  # misspelt: refused, not silently dropped
+        (starts[3], "R4", "reporting_agency"),
+    ]
+    assert "a lot" not in str(results[1].error)
+
+
+def test_person_errors_name_the_person():
+    event = realistic_seizure()
+    inner = _elements(event, category="BYSTANDER")
+    (result,) = read_xml_export(_document(inner), ingest_time=INGEST)
+    assert result.error is not None
+    assert result.error.field == "person 1: category"
+
+
+def test_a_cen_record_with_a_person_is_refused():
+    event = realistic_seizure()
+    inner = _elements(event, source_system="CEN")
+    (result,) = read_xml_export(_document(inner), ingest_time=INGEST)
+    assert result.error is not None
+    assert "non-nominal" in result.error.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("<seizures/>", "root"),
+        (f'<cen-export xmlns="{NAMESPACE}"><seizure>', "not well-formed"),
+        (
+            f'<!DOCTYPE x [<!ENTITY a "b">]><cen-export xmlns="{NAMESPACE}"></cen-export>',
+            "DTD",
+        ),
+        (f'<cen-export xmlns="{NAMESPACE}"><record/></cen-export>', "only seizure"),
+    ],
+)
+def test_a_document_that_is_not_an_export_is_refused_whole(text, reason):
+    (result,) = read_xml_export(text, ingest_time=INGEST)
+    assert result.error is not None
+    assert reason in str(result.error)
+    assert result.lines == (1, text.count("\n") + 1)
+
+
+def test_the_generator_writes_xml_exports(tmp_path):
+    records = TrafficGenerator(seed=9).take(800)
+    write_native(records, tmp_path, batch_size=100, cen_format="xml")
+    files = sorted((tmp_path / "cen" / "inbox").glob("*"))
+    assert files
+    assert all(f.name.endswith(".seizures.xml") for f in files)
+    results = [r for f in files for r in read_xml_export(f.read_text(), ingest_time=INGEST)]
+    broken = len(
+        [
+            r
+            for r in records
+            if r.label is Label.MALFORMED_BYTES
+            and (r.event or r.basis).envelope.source_system  # type: ignore[union-attr]
+            in (SourceSystem.CEN, SourceSystem.NCEN)
+        ]
+    )
+    assert sum(r.error is not None for r in results) == broken
+    assert all(r.error is None or r.error.field == "quantity" for r in results)
