@@ -26,7 +26,7 @@ from connectors.cen.format import write_export
 from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
-from liaison.errors import MappingError, SerdeError
+from liaison.errors import SerdeError
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
@@ -37,6 +37,7 @@ from liaison.kafka.client import (
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
+from liaison.model.customs import Seizure
 from liaison.settings import Settings
 
 __all__ = ["CenSink"]
@@ -89,7 +90,12 @@ class CenSink:
         except (SerdeError, ValueError, TypeError, KeyError) as exc:
             self._dead_letter(message, type(exc).__name__, str(exc))
             return None
-        if getattr(event.payload, "persons", ()) or event.envelope.data_subject_categories:
+        if not isinstance(event.payload, Seizure):
+            self._dead_letter(
+                message, "NotASeizure", "the CEN upload layout carries seizures only"
+            )
+            return None
+        if event.payload.persons or event.envelope.data_subject_categories:
             self._dead_letter(
                 message,
                 "PersonalDataRefused",
@@ -100,10 +106,7 @@ class CenSink:
 
     def _write(self, partition: int, first: int, last: int, events: list[Event]) -> None:
         stem = f"upload-p{partition:02d}-{first:012d}-{last:012d}"
-        try:
-            seizures, _persons = write_export(events)
-        except MappingError as exc:  # routing sent CEN something that is not a seizure
-            raise RuntimeError(f"{stem}: {exc}") from exc
+        seizures, _persons = write_export(events)
         data = seizures.encode("utf-8")
         target = self.outbox / f"{stem}.seizures.csv"
         partial = target.with_suffix(".csv.part")
