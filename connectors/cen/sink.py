@@ -91,9 +91,7 @@ class CenSink:
             self._dead_letter(message, type(exc).__name__, str(exc))
             return None
         if not isinstance(event.payload, Seizure):
-            self._dead_letter(
-                message, "NotASeizure", "the CEN upload layout carries seizures only"
-            )
+            self._dead_letter(message, "NotASeizure", "the CEN upload layout carries seizures only")
             return None
         if event.payload.persons or event.envelope.data_subject_categories:
             self._dead_letter(
