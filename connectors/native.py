@@ -23,6 +23,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.cen.format import PERSON_COLUMNS, SEIZURE_COLUMNS, person_rows, seizure_row
@@ -32,14 +33,14 @@ from connectors.police.format import body_of as police_body
 from liaison.model.common import Event, SourceSystem
 from liaison.synthetic.generator import Label, SyntheticRecord
 
-__all__ = ["write_native"]
+__all__ = ["CenExports", "NativeRecord", "native_form", "write_native"]
 
 
 class _CenBatches:
     """Export files of at most ``size`` seizures each: CSV pairs, or one XML message."""
 
-    def __init__(self, inbox: Path, size: int, file_format: str) -> None:
-        self.inbox, self.size, self.format = inbox, size, file_format
+    def __init__(self, inbox: Path, size: int, file_format: str, prefix: str = "batch") -> None:
+        self.inbox, self.size, self.format, self.prefix = inbox, size, file_format, prefix
         self.records: list[tuple[dict[str, str], list[dict[str, str]]]] = []
         self.batch = 0
 
@@ -52,7 +53,7 @@ class _CenBatches:
         if not self.records:
             return
         self.batch += 1
-        stem = self.inbox / f"batch-{self.batch:04d}"
+        stem = self.inbox / f"{self.prefix}-{self.batch:04d}"
         if self.format == "xml":
             _publish(Path(f"{stem}.seizures.xml"), xml_of_rows(self.records))
         else:
@@ -86,6 +87,59 @@ def _publish(path: Path, text: str) -> None:
     partial.rename(path)
 
 
+@dataclass(frozen=True)
+class NativeRecord:
+    """One synthetic record as its system sends it."""
+
+    system: str  # "cen", "cisplus" or "police"
+    cen_row: tuple[dict[str, str], list[dict[str, str]]] | None = None  # seizure and persons
+    body: str = ""  # the JSON body, for the HTTP sources
+
+
+def native_form(record: SyntheticRecord) -> NativeRecord | None:
+    """The record in its source system's format; records broken on purpose stay broken.
+    None for a record with nothing to send."""
+    event = record.event or record.basis
+    if event is None:
+        return None
+    broken = record.label is Label.MALFORMED_BYTES
+    source = event.envelope.source_system
+    if source in (SourceSystem.CEN, SourceSystem.NCEN):
+        row = seizure_row(event)
+        if broken:
+            row["quantity"] = "twelve"
+        return NativeRecord("cen", cen_row=(row, person_rows(event)))
+    system = "cisplus" if source is SourceSystem.CIS_PLUS else "police"
+    return NativeRecord(system, body=_json_line(event, broken))
+
+
+class CenExports:
+    """CEN export files in an inbox, ``size`` seizures at most each, as the source reads them."""
+
+    def __init__(
+        self, inbox: Path, size: int = 500, file_format: str = "csv", prefix: str = "batch"
+    ) -> None:
+        inbox.mkdir(parents=True, exist_ok=True)
+        self._batches = _CenBatches(inbox, size, file_format, prefix)
+
+    def add(self, row: dict[str, str], persons: list[dict[str, str]]) -> None:
+        self._batches.add(row, persons)
+
+    @property
+    def pending(self) -> int:
+        return len(self._batches.records)
+
+    @property
+    def files(self) -> int:
+        return self._batches.batch
+
+    def flush(self, file_format: str | None = None) -> None:
+        """Write what is pending, in ``file_format`` if given."""
+        if file_format is not None:
+            self._batches.format = file_format
+        self._batches.flush()
+
+
 def write_native(
     records: Iterable[SyntheticRecord],
     directory: Path,
@@ -99,27 +153,20 @@ def write_native(
     for folder in (inbox, directory / "cisplus", directory / "police"):
         folder.mkdir(parents=True, exist_ok=True)
     written: Counter[str] = Counter()
-    cen = _CenBatches(inbox, batch_size, cen_format)
+    cen = CenExports(inbox, batch_size, cen_format)
     with (
         (directory / "cisplus" / "records.jsonl").open("w", encoding="utf-8") as cis,
         (directory / "police" / "alerts.jsonl").open("w", encoding="utf-8") as police,
     ):
         for record in records:
-            event = record.event or record.basis
-            if event is None:
+            native = native_form(record)
+            if native is None:
                 continue
-            broken = record.label is Label.MALFORMED_BYTES
-            source = event.envelope.source_system
-            if source in (SourceSystem.CEN, SourceSystem.NCEN):
-                row = seizure_row(event)
-                if broken:
-                    row["quantity"] = "twelve"
-                cen.add(row, person_rows(event))
-                written["cen"] += 1
+            written[native.system] += 1
+            if native.cen_row is not None:
+                cen.add(*native.cen_row)
             else:
-                handle = cis if source is SourceSystem.CIS_PLUS else police
-                handle.write(_json_line(event, broken) + "\n")
-                written["cisplus" if source is SourceSystem.CIS_PLUS else "police"] += 1
+                (cis if native.system == "cisplus" else police).write(native.body + "\n")
     cen.flush()
     return written
 

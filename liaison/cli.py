@@ -419,9 +419,9 @@ def worker() -> None:
 @click.option(
     "--rate",
     type=click.FloatRange(min=0.1),
-    default=50.0,
+    default=25.0,
     show_default=True,
-    help="Synthetic events offered per second.",
+    help="Synthetic records the national systems send per second.",
 )
 @click.option(
     "--count",

@@ -24,6 +24,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     time, which is worse than a loud restart from the last committed offset.
     """
     servers = bootstrap or resolve_bootstrap(settings)
+    datadir = settings.state_dir / "faust" / settings.pipeline_app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.pipeline_app_id,
         broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
@@ -40,7 +42,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         store="memory://",
         autodiscover=False,
         # Faust otherwise writes "<app id>-data" into the working directory.
-        datadir=str(settings.state_dir / "faust" / settings.pipeline_app_id),
+        datadir=str(datadir),
     )
     register_stages(app, settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
     return app

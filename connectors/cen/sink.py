@@ -1,6 +1,7 @@
 """The CEN sink: what routing sends to CEN becomes upload files in CEN's export layout.
 
-For each batch of records from one partition of the CEN partner topic it writes
+It gathers records for up to ``max_age_s`` seconds or ``max_rows`` rows, then for each
+partition of the CEN partner topic among them writes
 ``upload-p<partition>-<first offset>-<last offset>.seizures.csv`` to the outbox, under a
 temporary name and then renamed, with a ``.manifest.json`` beside it (rows, SHA-256 of the
 file, the offsets it covers). Offsets are stored only after both are in place, so a sink
@@ -16,6 +17,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +49,18 @@ NAME = "cen-sink"
 
 
 class CenSink:
-    def __init__(self, settings: Settings, *, topic: str, outbox: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topic: str,
+        outbox: Path,
+        max_rows: int = 1000,
+        max_age_s: float = 5.0,
+    ) -> None:
         bootstrap = resolve_bootstrap(settings)
         self.outbox = outbox
+        self.max_rows, self.max_age_s = max_rows, max_age_s
         self.topic = topic
         self.consumer = KafkaConsumer(
             consumer_config(settings, f"{settings.client_id}-{NAME}", bootstrap), [topic]
@@ -59,12 +70,23 @@ class CenSink:
         self.dead_topic = DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)
 
     def run(self, stop: threading.Event) -> None:
+        """Collect records into files of up to ``max_rows`` rows, each written once it is full
+        or its oldest record is ``max_age_s`` old; what is in hand is written on stop."""
         self.outbox.mkdir(parents=True, exist_ok=True)
+        pending: list[Message] = []
+        oldest = 0.0
         try:
             while not stop.is_set():
-                batch = self.consumer.consume(500, timeout_s=1.0)
-                if batch:
-                    self.deliver(batch)
+                batch = self.consumer.consume(500, timeout_s=0.5)
+                if batch and not pending:
+                    oldest = time.monotonic()
+                pending.extend(batch)
+                full = len(pending) >= self.max_rows
+                if pending and (full or time.monotonic() - oldest >= self.max_age_s):
+                    self.deliver(pending)
+                    pending = []
+            if pending:
+                self.deliver(pending)
         finally:
             self.consumer.close()
             self.producer.close()

@@ -120,16 +120,16 @@ def test_http_sink_needs_a_partner_with_an_endpoint_and_its_address(tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
     env = {**base, "LIAISON_STATE_DIR": str(tmp_path), "LIAISON_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
     command = [sys.executable, "-m", "liaison", "connector", "run", "http-sink"]
-    olaf = subprocess.run(
-        [*command, "--partner", "OLAF"],
+    no_endpoint = subprocess.run(
+        [*command, "--partner", "INTERPOL"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert olaf.returncode == 2
-    assert "NL-POLICE" in olaf.stderr  # it lists the partners that have an endpoint
+    assert no_endpoint.returncode == 2
+    assert "NL-POLICE" in no_endpoint.stderr  # it lists the partners that have an endpoint
     unset = subprocess.run(
         [*command, "--partner", "NL-POLICE"],
         env=env,
