@@ -165,3 +165,35 @@ def test_an_endpoint_that_never_recovers_is_given_up_after_the_bounded_attempts(
         _run(sink, lambda: len(endpoint.requests) >= FAST.max_attempts, limit_s=30)
         time.sleep(0.5)
     assert len(endpoint.requests) == FAST.max_attempts
+
+
+def test_a_sink_stopped_while_the_endpoint_is_down_resumes_with_the_undelivered(
+    declared_topics,
+):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.interpol"
+    events = list(_events(8))[:8]
+    _produce(settings, topic, events)
+    ids = {str(e.envelope.event_id) for e in events}
+    patient = RetryPolicy(max_attempts=1000, base_s=0.05, cap_s=0.1, timeout_s=1.0)
+
+    # Three events get through, then the endpoint goes down; the sink is stopped mid-retry.
+    with Endpoint([200, 200, 200], then=503) as first:
+        sink = HttpSink(
+            settings, name="interpol-sink", topic=topic, url=first.url, token="t", retry=patient
+        )
+        _run(sink, lambda: len(first.requests) >= 10, limit_s=30)
+    delivered = set(first.accepted)
+    assert len(delivered) == 3
+    stuck = first.requests[-1][0]
+    assert stuck not in delivered
+
+    with Endpoint([], then=200) as second:
+        sink = HttpSink(
+            settings, name="interpol-sink", topic=topic, url=second.url, token="t", retry=FAST
+        )
+        _run(sink, lambda: delivered | set(second.accepted) >= ids, limit_s=60)
+    # Nothing was lost: the offset never moved past the event the endpoint did not take.
+    assert delivered | set(second.accepted) == ids
+    assert stuck in second.accepted
+    assert not delivered & set(second.accepted)  # and what was confirmed is not sent again
