@@ -18,8 +18,10 @@
      │    └── EncodeError            a value that does not fit the schema
      ├── MappingError                an external record that does not map to an event
      ├── DeliveryError               Kafka refused a record for good
+     ├── DeliveryRefusedError        a sink's far side (or the sink) refused an event for good
      └── RetriableError              worth trying again later (timeouts, brokers away)
-          └── FlushTimeoutError           records still in flight when shutdown gave up
+          ├── FlushTimeoutError      records still in flight when shutdown gave up
+          └── EndpointUnavailableError  a sink's far side failed in a way worth retrying
 
 Data problems (a record that cannot be decoded, validated or mapped) are not
 raised out of a stream: they become dead letters. The classes here are for the
@@ -33,8 +35,10 @@ __all__ = [
     "BrokerStartError",
     "ConfigurationError",
     "DeliveryError",
+    "DeliveryRefusedError",
     "EmbeddedKafkaError",
     "EncodeError",
+    "EndpointUnavailableError",
     "FlushTimeoutError",
     "InvalidMessageError",
     "LiaisonError",
@@ -127,6 +131,17 @@ class DeliveryError(LiaisonError):
     """Kafka rejected a record permanently (for example: unknown topic, too large)."""
 
 
+class DeliveryRefusedError(LiaisonError):
+    """An event a sink will never deliver: the far side refused it, or it must not go there.
+
+    ``kind`` becomes the dead letter's error class; the message never quotes the event.
+    """
+
+    def __init__(self, reason: str, kind: str = "DeliveryRejected") -> None:
+        self.kind = kind
+        super().__init__(reason)
+
+
 class RetriableError(LiaisonError):
     """A transient fault: the same operation may succeed if tried again."""
 
@@ -137,3 +152,7 @@ class FlushTimeoutError(RetriableError):
     def __init__(self, remaining: int, timeout_s: float) -> None:
         self.remaining = remaining
         super().__init__(f"{remaining} record(s) still unacknowledged after {timeout_s:.1f}s flush")
+
+
+class EndpointUnavailableError(RetriableError):
+    """A sink's far side did not take an event this time (5xx, 429, a timeout, no route)."""

@@ -25,104 +25,51 @@ from pathlib import Path
 from confluent_kafka import Message
 
 from connectors.cen.format import write_export
-from connectors.deadletters import record_dead_letter
-from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
-from liaison.errors import SerdeError
-from liaison.kafka.client import (
-    KafkaConsumer,
-    KafkaProducer,
-    consumer_config,
-    producer_config,
-    resolve_bootstrap,
-)
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.model import from_avro, to_avro
+from connectors.contract import SinkRunner, SinkTask
+from liaison.errors import DeliveryRefusedError
 from liaison.model.common import Event
 from liaison.model.customs import Seizure
 from liaison.settings import Settings
 
-__all__ = ["CenSink"]
+__all__ = ["CenOutbox", "CenSink"]
 
 log = logging.getLogger(__name__)
 NAME = "cen-sink"
 
 
-class CenSink:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        topic: str,
-        outbox: Path,
-        max_rows: int = 1000,
-        max_age_s: float = 5.0,
-    ) -> None:
-        bootstrap = resolve_bootstrap(settings)
-        self.outbox = outbox
+class CenOutbox(SinkTask):
+    """Keeps seizures per partition and writes them as upload files with manifests."""
+
+    name = NAME
+
+    def __init__(self, *, topic: str, outbox: Path, max_rows: int, max_age_s: float) -> None:
+        self.topic, self.outbox = topic, outbox
         self.max_rows, self.max_age_s = max_rows, max_age_s
-        self.topic = topic
-        self.consumer = KafkaConsumer(
-            consumer_config(settings, f"{settings.client_id}-{NAME}", bootstrap), [topic]
-        )
-        self.producer = KafkaProducer(producer_config(settings, bootstrap))
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
-        self.dead_topic = DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)
+        self._rows: dict[int, list[tuple[int, Event]]] = defaultdict(list)
+        self._count = 0
+        self._oldest = 0.0
+        outbox.mkdir(parents=True, exist_ok=True)
 
-    def run(self, stop: threading.Event) -> None:
-        """Collect records into files of up to ``max_rows`` rows, each written once it is full
-        or its oldest record is ``max_age_s`` old; what is in hand is written on stop."""
-        self.outbox.mkdir(parents=True, exist_ok=True)
-        pending: list[Message] = []
-        oldest = 0.0
-        try:
-            while not stop.is_set():
-                batch = self.consumer.consume(500, timeout_s=0.5)
-                if batch and not pending:
-                    oldest = time.monotonic()
-                pending.extend(batch)
-                full = len(pending) >= self.max_rows
-                if pending and (full or time.monotonic() - oldest >= self.max_age_s):
-                    self.deliver(pending)
-                    pending = []
-            if pending:
-                self.deliver(pending)
-        finally:
-            self.consumer.close()
-            self.producer.close()
-
-    def deliver(self, batch: list[Message]) -> None:
-        by_partition: dict[int, list[Message]] = defaultdict(list)
-        for message in batch:
-            by_partition[message.partition() or 0].append(message)
-        for partition, messages in sorted(by_partition.items()):
-            events = [e for e in map(self._event, messages) if e is not None]
-            if events:
-                self._write(
-                    partition, messages[0].offset() or 0, messages[-1].offset() or 0, events
-                )
-            self.producer.flush()  # dead letters are in Kafka before their offsets move
-            for message in messages:
-                self.consumer.store(message)
-        self.consumer.commit()
-
-    def _event(self, message: Message) -> Event | None:
-        try:
-            event = from_avro(Event, self.events.decode(message.value() or b""))
-        except (SerdeError, ValueError, TypeError, KeyError) as exc:
-            self._dead_letter(message, type(exc).__name__, str(exc))
-            return None
+    def put(self, event: Event, message: Message) -> None:
         if not isinstance(event.payload, Seizure):
-            self._dead_letter(message, "NotASeizure", "the CEN upload layout carries seizures only")
-            return None
+            raise DeliveryRefusedError("the CEN upload layout carries seizures only", "NotASeizure")
         if event.payload.persons or event.envelope.data_subject_categories:
-            self._dead_letter(
-                message,
-                "PersonalDataRefused",
-                "CEN is non-nominal: the event carries personal data",
+            raise DeliveryRefusedError(
+                "CEN is non-nominal: the event carries personal data", "PersonalDataRefused"
             )
-            return None
-        return event
+        if not self._count:
+            self._oldest = time.monotonic()
+        self._rows[message.partition() or 0].append((message.offset() or 0, event))
+        self._count += 1
+
+    def flush_due(self) -> bool:
+        return self._count >= self.max_rows or time.monotonic() - self._oldest >= self.max_age_s
+
+    def flush(self) -> None:
+        for partition, rows in sorted(self._rows.items()):
+            self._write(partition, rows[0][0], rows[-1][0], [event for _, event in rows])
+        self._rows.clear()
+        self._count = 0
 
     def _write(self, partition: int, first: int, last: int, events: list[Event]) -> None:
         stem = f"upload-p{partition:02d}-{first:012d}-{last:012d}"
@@ -148,8 +95,24 @@ class CenSink:
         tmp.replace(manifest_path)
         log.info("%s: %d rows", target.name, len(events))
 
-    def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
-        letter = record_dead_letter(message, stage=NAME, error_class=kind, reason=reason)
-        self.producer.produce(
-            self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()
-        )
+
+class CenSink:
+    """The CEN partner topic written to the outbox (the runner plus :class:`CenOutbox`)."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        topic: str,
+        outbox: Path,
+        max_rows: int = 1000,
+        max_age_s: float = 5.0,
+    ) -> None:
+        self.outbox = outbox
+        task = CenOutbox(topic=topic, outbox=outbox, max_rows=max_rows, max_age_s=max_age_s)
+        self.runner = SinkRunner(settings, task, topic=topic)
+
+    def run(self, stop: threading.Event) -> None:
+        self.runner.run(stop)

@@ -56,6 +56,8 @@ class FileResult:
 class CenSource:
     """Reads the inbox until stopped; one instance per inbox."""
 
+    name = NAME
+
     def __init__(
         self,
         settings: Settings,

@@ -21,7 +21,7 @@ from liaison.synthetic.generator import TrafficGenerator
 
 pytestmark = pytest.mark.integration
 
-FAST = RetryPolicy(max_attempts=5, base_s=0.05, cap_s=0.2, timeout_s=1.0)
+FAST = RetryPolicy(max_attempts=5, base_s=0.05, cap_s=0.2)
 
 
 class Endpoint:
@@ -103,6 +103,7 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
             url=endpoint.url,
             token="partner-token",
             retry=FAST,
+            timeout_s=1.0,
         )
         _run(sink, lambda: set(endpoint.accepted) >= ids)
     assert set(endpoint.accepted) == ids
@@ -120,6 +121,7 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
             url=again.url,
             token="partner-token",
             retry=FAST,
+            timeout_s=1.0,
         )
         _run(sink, lambda: False, limit_s=4)
     assert again.requests == []
@@ -140,7 +142,13 @@ def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topic
         ) as consumer,
     ):
         sink = HttpSink(
-            settings, name="de-bka-sink", topic=topic, url=endpoint.url, token="t", retry=FAST
+            settings,
+            name="de-bka-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="t",
+            retry=FAST,
+            timeout_s=1.0,
         )
 
         def all_dead() -> bool:
@@ -160,7 +168,13 @@ def test_an_endpoint_that_never_recovers_is_given_up_after_the_bounded_attempts(
     _produce(settings, topic, [event])
     with Endpoint([], then=503) as endpoint:
         sink = HttpSink(
-            settings, name="europol-sink", topic=topic, url=endpoint.url, token="t", retry=FAST
+            settings,
+            name="europol-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="t",
+            retry=FAST,
+            timeout_s=1.0,
         )
         _run(sink, lambda: len(endpoint.requests) >= FAST.max_attempts, limit_s=30)
         time.sleep(0.5)
@@ -175,12 +189,18 @@ def test_a_sink_stopped_while_the_endpoint_is_down_resumes_with_the_undelivered(
     events = list(_events(8))[:8]
     _produce(settings, topic, events)
     ids = {str(e.envelope.event_id) for e in events}
-    patient = RetryPolicy(max_attempts=1000, base_s=0.05, cap_s=0.1, timeout_s=1.0)
+    patient = RetryPolicy(max_attempts=1000, base_s=0.05, cap_s=0.1)
 
     # Three events get through, then the endpoint goes down; the sink is stopped mid-retry.
     with Endpoint([200, 200, 200], then=503) as first:
         sink = HttpSink(
-            settings, name="interpol-sink", topic=topic, url=first.url, token="t", retry=patient
+            settings,
+            name="interpol-sink",
+            topic=topic,
+            url=first.url,
+            token="t",
+            retry=patient,
+            timeout_s=1.0,
         )
         _run(sink, lambda: len(first.requests) >= 10, limit_s=30)
     delivered = set(first.accepted)
@@ -190,7 +210,13 @@ def test_a_sink_stopped_while_the_endpoint_is_down_resumes_with_the_undelivered(
 
     with Endpoint([], then=200) as second:
         sink = HttpSink(
-            settings, name="interpol-sink", topic=topic, url=second.url, token="t", retry=FAST
+            settings,
+            name="interpol-sink",
+            topic=topic,
+            url=second.url,
+            token="t",
+            retry=FAST,
+            timeout_s=1.0,
         )
         _run(sink, lambda: delivered | set(second.accepted) >= ids, limit_s=60)
     # Nothing was lost: the offset never moved past the event the endpoint did not take.
