@@ -34,11 +34,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
 from confluent_kafka import Message
+from prometheus_client import CollectorRegistry
 
 from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
@@ -52,6 +54,7 @@ from liaison.kafka.client import (
     resolve_bootstrap,
 )
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.metrics import ConnectorMetrics
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
 from liaison.settings import Settings
@@ -112,10 +115,13 @@ class SinkRunner:
         task: SinkTask,
         *,
         topic: str,
+        partner: str,
         retry: RetryPolicy | None = None,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
         bootstrap = resolve_bootstrap(settings)
-        self.task, self.topic = task, topic
+        self.task, self.topic, self.partner = task, topic, partner
+        self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.retry = retry or RetryPolicy()
         self.consumer = KafkaConsumer(
             consumer_config(settings, f"{settings.client_id}-{task.name}", bootstrap), [topic]
@@ -153,6 +159,7 @@ class SinkRunner:
             self._dead_letter(message, type(exc).__name__, str(exc))
             return True
         reason = "no attempt made"
+        name, metrics, started = self.task.name, self.metrics, time.perf_counter()
         for attempt in range(self.retry.max_attempts):
             if attempt and stop.wait(self.retry.delay(attempt, self._rng)):
                 return False
@@ -160,11 +167,17 @@ class SinkRunner:
                 self.task.put(event, message)
             except EndpointUnavailableError as exc:
                 reason = str(exc)
-                log.warning("%s: attempt %d failed: %s", self.task.name, attempt + 1, reason)
+                metrics.delivery_failures.labels(name, self.partner, "retry").inc()
+                log.warning("%s: attempt %d failed: %s", name, attempt + 1, reason)
                 continue
             except DeliveryRefusedError as exc:
+                metrics.delivery_failures.labels(name, self.partner, "refused").inc()
                 self._dead_letter(message, exc.kind, str(exc))
+            else:
+                metrics.deliveries.labels(name, self.partner).inc()
+                metrics.delivery_duration.labels(name).observe(time.perf_counter() - started)
             return True
+        metrics.delivery_failures.labels(name, self.partner, "gave-up").inc()
         self._dead_letter(
             message,
             "DeliveryFailed",
@@ -180,6 +193,7 @@ class SinkRunner:
         self.consumer.commit()
 
     def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
+        self.metrics.dead_letters.labels(self.task.name, kind).inc()
         letter = record_dead_letter(message, stage=self.task.name, error_class=kind, reason=reason)
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()

@@ -13,6 +13,7 @@ from connectors.police import format as police
 from liaison.errors import ConfigurationError
 from liaison.kafka.client import KafkaProducer, producer_config
 from liaison.kafka.topics import DEAD_LETTER, INGEST_CISPLUS, INGEST_POLICE
+from liaison.metrics import ConnectorMetrics
 from liaison.settings import Settings, env_name
 
 __all__ = ["ENDPOINTS", "parse_tokens", "run_http_source"]
@@ -39,7 +40,12 @@ def parse_tokens(text: str) -> dict[str, dict[str, str]]:
     return tokens
 
 
-def run_http_source(settings: Settings, endpoint: str, stop: threading.Event) -> None:
+def run_http_source(
+    settings: Settings,
+    endpoint: str,
+    stop: threading.Event,
+    metrics: ConnectorMetrics | None = None,
+) -> None:
     path, body_format, ingest = ENDPOINTS[endpoint]
     secret = settings.http_tokens.get_secret_value() if settings.http_tokens else ""
     tokens = parse_tokens(secret)
@@ -59,6 +65,7 @@ def run_http_source(settings: Settings, endpoint: str, stop: threading.Event) ->
             ingest_topic=ingest.full_name(prefix),
             dead_letter_topic=DEAD_LETTER.full_name(prefix),
             bulk=endpoint == "police",  # the watchlist import: a file of alerts
+            metrics=metrics,
         )
         asyncio.run(_serve(source, settings.http_host, port, producer, stop))
 

@@ -20,6 +20,7 @@ from confluent_kafka import Message
 
 from connectors.contract import RetryPolicy, SinkRunner, SinkTask
 from liaison.errors import ConfigurationError, DeliveryRefusedError, EndpointUnavailableError
+from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.jsonform import to_json
 from liaison.settings import Settings
@@ -71,12 +72,21 @@ class HttpSink:
         topic: str,
         url: str,
         token: str,
+        partner: str = "",
         retry: RetryPolicy | None = None,
         timeout_s: float = 10.0,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
         self.name = name
         delivery = HttpDelivery(name=name, url=url, token=token, timeout_s=timeout_s)
-        self.runner = SinkRunner(settings, delivery, topic=topic, retry=retry)
+        self.runner = SinkRunner(
+            settings,
+            delivery,
+            topic=topic,
+            partner=partner or name,
+            retry=retry,
+            metrics=metrics,
+        )
 
     def run(self, stop: threading.Event) -> None:
         self.runner.run(stop)

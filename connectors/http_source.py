@@ -28,12 +28,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 from confluent_kafka import KafkaError, Message
+from prometheus_client import CollectorRegistry
 
 from connectors.jsonbody import JsonBodyFormat
 from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.errors import MappingError
 from liaison.kafka.client import KafkaProducer
+from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.model.exchange import DeadLetter
@@ -64,7 +66,9 @@ class HttpSource:
         dead_letter_topic: str,
         confirm_timeout_s: float = 30.0,
         bulk: bool = False,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.name, self.path, self.format = name, path, body_format
         self._tokens = dict(tokens)  # sender -> token
         self._foreign = [t.encode() for t in foreign_tokens]  # other endpoints' senders
@@ -77,13 +81,32 @@ class HttpSource:
     def app(self) -> web.Application:
         app = web.Application(
             client_max_size=MAX_BULK_BYTES if self.bulk else MAX_MESSAGE_BYTES,
-            middlewares=[_json_errors],
+            middlewares=[self._counted, _json_errors],
         )
         app.router.add_post(f"/v1/{self.path}", self.receive)
         if self.bulk:
             app.router.add_post(f"/v1/{self.path}/bulk", self.receive_bulk)
         app.router.add_get("/healthz", self.health)
         return app
+
+    @web.middleware
+    async def _counted(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Count every answer by status (health checks aside)."""
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            if request.path != "/healthz":
+                self.metrics.http_requests.labels(self.name, str(status)).inc()
 
     async def health(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -115,9 +138,11 @@ class HttpSource:
         if isinstance(parsed, list):
             if not await self._confirmed([self._dead_letter(raw, parsed)]):
                 return web.json_response(_NOT_CONFIRMED, status=503)
+            self._count(0, 1)
             return web.json_response({"errors": _errors(parsed)}, status=400)
         if not await self._confirmed([self._event(parsed)]):
             return web.json_response(_NOT_CONFIRMED, status=503)
+        self._count(1, 0)
         log.info("%s: accepted a record from %s", self.name, sender)
         return web.json_response({"event_id": str(parsed.envelope.event_id)}, status=202)
 
@@ -140,6 +165,7 @@ class HttpSource:
                 await asyncio.sleep(0)  # let other requests in during a long file
         if not await self._confirmed(sends):
             return web.json_response(_NOT_CONFIRMED, status=503)
+        self._count(accepted, len(rejected))
         log.info(
             "%s: bulk import from %s: %d accepted, %d rejected",
             self.name,
@@ -148,6 +174,13 @@ class HttpSource:
             len(rejected),
         )
         return web.json_response({"accepted": accepted, "rejected": rejected}, status=200)
+
+    def _count(self, accepted: int, rejected: int) -> None:
+        """Records on Kafka: events accepted, and dead letters of rejected ones."""
+        records = self.metrics.records
+        records.labels(self.name, "accepted").inc(accepted)
+        records.labels(self.name, "rejected").inc(rejected)
+        self.metrics.dead_letters.labels(self.name, "MappingError").inc(rejected)
 
     @staticmethod
     async def _body(request: web.Request, limit: int) -> bytes:

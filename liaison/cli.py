@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, ParamSpec, TypeVar
 
 import click
+from prometheus_client import CollectorRegistry
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
@@ -22,7 +23,9 @@ from liaison.demo import DemoOptions, run_demo
 from liaison.errors import ConfigurationError, LiaisonError
 from liaison.kafka.client import KafkaProducer, make_admin, producer_config
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
+from liaison.kafka.lag import LagExporter, watched_groups
 from liaison.kafka.topics import ensure_topics
+from liaison.metrics import ConnectorMetrics, LagMetrics, serve
 from liaison.model import from_avro
 from liaison.model.common import Event
 from liaison.policy import DEFAULT_POLICY, declared_topics, load_policy
@@ -329,7 +332,9 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
 # -- processes ---------------------------------------------------------------
 
 
-def _run_http_sink(settings: Settings, partner_id: str | None, stop: threading.Event) -> None:
+def _run_http_sink(
+    settings: Settings, partner_id: str | None, stop: threading.Event, metrics: ConnectorMetrics
+) -> None:
     from connectors.http_sink import HttpSink  # noqa: PLC0415 - connectors build on the core
 
     policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
@@ -353,6 +358,8 @@ def _run_http_sink(settings: Settings, partner_id: str | None, stop: threading.E
         topic=settings.topic_prefix + partner.topic,
         url=url,
         token=token,
+        partner=partner.id,
+        metrics=metrics,
     ).run(stop)
 
 
@@ -377,8 +384,12 @@ def connector_run(name: str, partner: str | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     logging.getLogger().setLevel(settings.log_level)
+    registry = CollectorRegistry()
+    metrics = ConnectorMetrics.create(registry)
+    server = serve(settings, registry)
+    click.echo(f"{name}: metrics on http://{settings.metrics_host}:{server.server_port}/metrics")
     if name == "http-sink":
-        _run_http_sink(settings, partner, stop)
+        _run_http_sink(settings, partner, stop, metrics)
         return
     if name == "cen-sink":
         from connectors.cen.sink import CenSink  # noqa: PLC0415
@@ -390,7 +401,13 @@ def connector_run(name: str, partner: str | None) -> None:
         )
         outbox = settings.cen_outbox or settings.state_dir / "cen" / "outbox"
         click.echo(f"{name}: writing {settings.topic_prefix + cen.topic} to {outbox}")
-        CenSink(settings, topic=settings.topic_prefix + cen.topic, outbox=outbox).run(stop)
+        CenSink(
+            settings,
+            topic=settings.topic_prefix + cen.topic,
+            outbox=outbox,
+            partner=cen.id,
+            metrics=metrics,
+        ).run(stop)
         return
     if name != "cen-source":
         from connectors.http_runner import run_http_source  # noqa: PLC0415
@@ -398,12 +415,31 @@ def connector_run(name: str, partner: str | None) -> None:
         endpoint = name.removesuffix("-source")
         port = settings.cisplus_port if endpoint == "cisplus" else settings.police_port
         click.echo(f"{name}: listening on http://{settings.http_host}:{port}")
-        run_http_source(settings, endpoint, stop)
+        run_http_source(settings, endpoint, stop, metrics)
         return
     inbox = settings.cen_inbox or settings.state_dir / "cen" / "inbox"
     archive = settings.cen_archive or settings.state_dir / "cen" / "archive"
     click.echo(f"{name}: watching {inbox}, archiving to {archive}")
-    CenSource(settings, inbox=inbox, archive=archive).run(stop)
+    CenSource(settings, inbox=inbox, archive=archive, metrics=metrics).run(stop)
+
+
+@cli.command("lag-exporter")
+@_reported
+def lag_exporter() -> None:
+    """Serve the consumer lag of Liaison's groups (records and seconds) on /metrics."""
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    registry = CollectorRegistry()
+    metrics = LagMetrics.create(registry)
+    groups = watched_groups(settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
+    server = serve(settings, registry)
+    click.echo(
+        f"lag-exporter: {len(groups)} groups, every {settings.lag_interval_s:g}s; metrics on "
+        f"http://{settings.metrics_host}:{server.server_port}/metrics"
+    )
+    LagExporter(settings, groups, metrics).run(stop, settings.lag_interval_s)
 
 
 @cli.command()

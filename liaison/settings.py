@@ -79,6 +79,12 @@ class Settings(BaseModel):
     partner_endpoints: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Metrics: every process serves /metrics here; port 0 picks a free one (and logs it).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The lag exporter: how often it reads committed offsets and watermarks.
+    lag_interval_s: float = Field(default=10.0, gt=0)
+
     # Embedded broker (local stack and tests).
     state_dir: Path = Field(
         default_factory=lambda: _xdg_dir("XDG_STATE_HOME", ".local/state") / "liaison"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import ssl
 
 import faust
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from mode import CrashingSupervisor
+from prometheus_client import CollectorRegistry
 
 from liaison.kafka.client import resolve_bootstrap
+from liaison.metrics import PipelineMetrics
 from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.settings import Settings
 from pipelines.stages import register_stages
@@ -15,7 +18,9 @@ from pipelines.stages import register_stages
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
+def create_app(
+    settings: Settings, bootstrap: str | None = None, registry: CollectorRegistry | None = None
+) -> faust.App:
     """A Faust app wired to the declared topics, with every stage registered.
 
     Topics are never declared by Faust (the project declares them), and an
@@ -44,7 +49,15 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         # Faust otherwise writes "<app id>-data" into the working directory.
         datadir=str(datadir),
     )
-    register_stages(app, settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
+    registry = registry if registry is not None else CollectorRegistry()
+    # Faust's own sensor (messages, tables, sends, rebalances) beside Liaison's metrics.
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
+    register_stages(
+        app,
+        settings,
+        load_policy(settings.routing_policy or DEFAULT_POLICY),
+        PipelineMetrics.create(registry),
+    )
     return app
 
 

@@ -15,6 +15,7 @@ order of work in each is the one :mod:`pipelines.io` describes.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,9 +39,10 @@ from liaison.kafka.topics import (
     STATE_WATCH_SEEN,
     TopicSpec,
 )
+from liaison.metrics import PipelineMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event, Operation
-from liaison.model.exchange import MatchDirection
+from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import RoutingPolicy
 from liaison.settings import Settings
@@ -66,6 +68,9 @@ from pipelines.sweep import Sweeper, expired_keys
 
 __all__ = ["register_stages"]
 
+# Outcomes that are duplicates, counted by kind as well.
+_DUPLICATE_KINDS = frozenset({"replay", "stale", "cross-source-duplicate"})
+
 
 def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes, bytes]:
     name = spec.full_name(settings.topic_prefix)
@@ -83,17 +88,22 @@ def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes,
     return table
 
 
-def register_stages(app: faust.App, settings: Settings, policy: RoutingPolicy) -> None:
+def register_stages(
+    app: faust.App, settings: Settings, policy: RoutingPolicy, metrics: PipelineMetrics
+) -> None:
     """Add every stage's agent and table to ``app``."""
-    Stages(app, settings, policy)
+    Stages(app, settings, policy, metrics)
 
 
 class Stages:
     """The topics, tables and agents of the pipeline."""
 
-    def __init__(self, app: faust.App, settings: Settings, policy: RoutingPolicy) -> None:
+    def __init__(
+        self, app: faust.App, settings: Settings, policy: RoutingPolicy, metrics: PipelineMetrics
+    ) -> None:
         self.settings = settings
         self.policy = policy
+        self.metrics = metrics
         self.io = io = StageIO(app, settings)
         self.versioned = io.topic(PIPELINE_VERSIONED.name)
         self.deduped = io.topic(PIPELINE_DEDUPED.name)
@@ -127,21 +137,45 @@ class Stages:
         self, source: faust.Stream[bytes], item: EventT[bytes], stage: str, *, check: bool = False
     ) -> Event | None:
         """The event of ``item``, or None after dead-lettering and acknowledging it."""
+        started = time.perf_counter()
+        self.metrics.stage_events_in.labels(stage).inc()
         try:
             if stage == "dedupe-versions" and not item.message.key:
                 raise BadEventError("MissingKey: an ingest record needs its source record key")
             return self.io.read(item.message, check=check)
         except BadEventError as exc:
-            await self.io.dead_letter(item, stage, str(exc))
-            await source.ack(item)
+            reason = str(exc)
+            await self.io.dead_letter(item, stage, reason)
+            self.metrics.dead_letters.labels(stage, reason.partition(":")[0] or "Error").inc()
+            await self._ack(source, item, stage, started, "dead-letter")
             return None
+
+    async def _ack(
+        self,
+        source: faust.Stream[bytes],
+        item: EventT[bytes],
+        stage: str,
+        started: float,
+        outcome: str,
+    ) -> None:
+        """Acknowledge ``item``, its work done, and count how it ended."""
+        await source.ack(item)
+        metrics = self.metrics
+        metrics.stage_events_out.labels(stage, outcome).inc()
+        metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)
+        if outcome in _DUPLICATE_KINDS:
+            metrics.duplicates.labels(outcome).inc()
 
     async def dedupe_versions(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
+            started = time.perf_counter()
             event = await self._read(source, item, "dedupe-versions", check=True)
             if event is None:
                 continue
+            self.metrics.source_last_event.labels(event.envelope.source_system.value).set(
+                time.time()
+            )
             message = item.message
             key = message.key or b""  # never empty here: _read dead-letters keyless records
             state = load_record_state(self.versions.get(key))
@@ -179,11 +213,13 @@ class Stages:
             if self.sweepers["versions"].due(message.partition):
                 horizon = self.watermark - self.replay_window
                 self._sweep(self.versions, message.partition, _versions_expired, horizon)
-            await source.ack(item)
+            outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
+            await self._ack(source, item, "dedupe-versions", started, outcome)
 
     async def dedupe_cross_source(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
+            started = time.perf_counter()
             event = await self._read(source, item, "dedupe-cross-source")
             if event is None:
                 continue
@@ -193,7 +229,7 @@ class Stages:
                 await confirmed(
                     [await io.send(self.deduped, own_key, io.encode(event), item.message.headers)]
                 )
-                await source.ack(item)
+                await self._ack(source, item, "dedupe-cross-source", started, "forwarded")
                 continue
             key = item.message.key or view.key.encode()
             window = self.dedupe_window
@@ -223,11 +259,13 @@ class Stages:
             if self.sweepers["fingerprints"].due(partition):
                 horizon = self.watermark - self.dedupe_window
                 self._sweep(self.fingerprints, partition, _fingerprints_expired, horizon)
-            await source.ack(item)
+            outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
+            await self._ack(source, item, "dedupe-cross-source", started, outcome)
 
     async def enrich(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
+            started = time.perf_counter()
             event = await self._read(source, item, "enrich")
             if event is None:
                 continue
@@ -245,11 +283,12 @@ class Stages:
                 for k in sorted(keys)
             ]
             await confirmed(sends)
-            await source.ack(item)
+            await self._ack(source, item, "enrich", started, "forwarded")
 
     async def watch(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
+            started = time.perf_counter()
             event = await self._read(source, item, "watch")
             if event is None:
                 continue
@@ -272,7 +311,10 @@ class Stages:
                     for hit in hits
                 ]
             )
-            await source.ack(item)
+            for hit in hits:
+                if isinstance(hit.payload, WatchlistHit):
+                    self.metrics.watchlist_hits.labels(hit.payload.direction.value).inc()
+            await self._ack(source, item, "watch", started, "hit" if hits else "no-hit")
 
     def _join(self, event: Event, watch_key: WatchKey, key: bytes) -> list[Event]:
         """Remember ``event`` under ``watch_key`` and return the hits it makes."""
@@ -329,6 +371,7 @@ class Stages:
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
         async for item in source.events():
+            started = time.perf_counter()
             event = await self._read(source, item, "route")
             if event is None:
                 continue
@@ -372,9 +415,16 @@ class Stages:
                         for d in decision.deliveries
                     ]
                 )
+                delivered_at = utc_now()
+                for d in decision.deliveries:
+                    self.metrics.deliveries.labels(d.partner.id).inc()
+                    self.metrics.end_to_end_latency.labels(d.partner.id).observe(
+                        (delivered_at - d.event.envelope.ingest_time).total_seconds()
+                    )
             if not decision.recipients <= earlier:
                 self.recipients[key] = dump_recipients(earlier | decision.recipients)
-            await source.ack(item)
+            outcome = "delivered" if decision.deliveries else "no-recipient"
+            await self._ack(source, item, "route", started, outcome)
 
 
 def _versions_expired(value: bytes, horizon: datetime) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import faust
+from prometheus_client import CollectorRegistry
 
+from liaison.metrics import serve
 from liaison.settings import Settings
 from pipelines.app import create_app
 
@@ -11,7 +13,10 @@ __all__ = ["run_worker"]
 
 
 def run_worker(settings: Settings, bootstrap: str | None = None) -> None:
-    """Start the Faust worker and block until it is stopped (SIGINT or SIGTERM)."""
-    app = create_app(settings, bootstrap)
+    """Start the Faust worker and block until it is stopped (SIGINT or SIGTERM), serving
+    its metrics (Liaison's and Faust's own sensor) on ``/metrics``."""
+    registry = CollectorRegistry()
+    app = create_app(settings, bootstrap, registry=registry)
+    serve(settings, registry)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

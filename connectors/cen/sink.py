@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Message
+from prometheus_client import CollectorRegistry
 
 from connectors.cen.format import write_export
 from connectors.contract import SinkRunner, SinkTask
 from liaison.errors import DeliveryRefusedError
+from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.customs import Seizure
 from liaison.settings import Settings
@@ -42,8 +44,16 @@ class CenOutbox(SinkTask):
 
     name = NAME
 
-    def __init__(self, *, topic: str, outbox: Path, max_rows: int, max_age_s: float) -> None:
-        self.topic, self.outbox = topic, outbox
+    def __init__(
+        self,
+        *,
+        topic: str,
+        outbox: Path,
+        max_rows: int,
+        max_age_s: float,
+        metrics: ConnectorMetrics,
+    ) -> None:
+        self.topic, self.outbox, self.metrics = topic, outbox, metrics
         self.max_rows, self.max_age_s = max_rows, max_age_s
         self._rows: dict[int, list[tuple[int, Event]]] = defaultdict(list)
         self._count = 0
@@ -93,6 +103,7 @@ class CenOutbox(SinkTask):
         tmp = manifest_path.with_suffix(".json.part")
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         tmp.replace(manifest_path)
+        self.metrics.files.labels(NAME).inc()
         log.info("%s: %d rows", target.name, len(events))
 
 
@@ -107,12 +118,17 @@ class CenSink:
         *,
         topic: str,
         outbox: Path,
+        partner: str = "WCO-CEN",
         max_rows: int = 1000,
         max_age_s: float = 5.0,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
         self.outbox = outbox
-        task = CenOutbox(topic=topic, outbox=outbox, max_rows=max_rows, max_age_s=max_age_s)
-        self.runner = SinkRunner(settings, task, topic=topic)
+        metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
+        task = CenOutbox(
+            topic=topic, outbox=outbox, max_rows=max_rows, max_age_s=max_age_s, metrics=metrics
+        )
+        self.runner = SinkRunner(settings, task, topic=topic, partner=partner, metrics=metrics)
 
     def run(self, stop: threading.Event) -> None:
         self.runner.run(stop)

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from connectors.cen.format import CenDefaults, RowResult, read_export
 from connectors.cen.xmlexport import read_xml_export
 from connectors.positions import Position, PositionStore
@@ -30,6 +32,7 @@ from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.kafka.topics import INGEST_CEN
+from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.exchange import DeadLetter
 from liaison.settings import Settings
@@ -66,8 +69,10 @@ class CenSource:
         archive: Path,
         checkpoint_rows: int = 100,
         defaults: CenDefaults | None = None,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.inbox, self.archive = inbox, archive
         self.checkpoint_rows = checkpoint_rows
         self.defaults = defaults or CenDefaults()
@@ -128,10 +133,13 @@ class CenSource:
                     self.ingest_topic, self.events.encode(to_avro(row.event)), key=key
                 )
                 result.accepted += 1
+                self.metrics.records.labels(NAME, "accepted").inc()
             else:
                 reason = str(row.error) if row.error else "; ".join(map(str, problems))
                 kind = "MappingError" if row.error else "ValidationError"
                 self._dead_letter(name, row, lines, kind, reason)
+                self.metrics.records.labels(NAME, "rejected").inc()
+                self.metrics.dead_letters.labels(NAME, kind).inc()
                 result.rejected.append(
                     {"line": row.line, "record_id": row.record_id, "reason": reason}
                 )
@@ -206,6 +214,7 @@ class CenSource:
             if source is not None and source.exists():
                 shutil.move(str(source), self.archive / source.name)
         self._partial_path(path.name).unlink(missing_ok=True)
+        self.metrics.files.labels(NAME).inc()
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
 
 
