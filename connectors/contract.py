@@ -122,6 +122,10 @@ class SinkRunner:
         bootstrap = resolve_bootstrap(settings)
         self.task, self.topic, self.partner = task, topic, partner
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
+        # Known label sets at zero from the start: a rate is 0, not missing.
+        self.metrics.deliveries.labels(task.name, partner)
+        for reason in ("retry", "refused", "gave-up"):
+            self.metrics.delivery_failures.labels(task.name, partner, reason)
         self.retry = retry or RetryPolicy()
         self.consumer = KafkaConsumer(
             consumer_config(settings, f"{settings.client_id}-{task.name}", bootstrap), [topic]

@@ -104,6 +104,11 @@ class NativeSender:
         if started is not None and time.monotonic() - started >= self._batch_age_s:
             self._flush_exports()
 
+    def flush(self) -> None:
+        """Drop the pending CEN export now."""
+        if self._exports.pending:
+            self._flush_exports()
+
     def close(self, timeout_s: float = 60.0) -> None:
         """Send what is pending and wait for the answers."""
         self._flush_exports()

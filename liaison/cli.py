@@ -468,13 +468,16 @@ def worker() -> None:
 @click.option(
     "--duration", type=click.FloatRange(min=1), default=None, help="Stop after this many seconds."
 )
+@click.option(
+    "--stay",
+    is_flag=True,
+    help="With --count: once all went through, keep the stack (and Prometheus) up until Ctrl-C.",
+)
 @_reported
-def demo(rate: float, count: int | None, duration: float | None) -> None:
+def demo(rate: float, count: int | None, duration: float | None, stay: bool) -> None:
     """Run the local stack with sample traffic until Ctrl-C."""
-
-    report = run_demo(
-        _settings(), DemoOptions(rate=rate, count=count, duration_s=duration), out=click.echo
-    )
+    options = DemoOptions(rate=rate, count=count, duration_s=duration, stay=stay)
+    report = run_demo(_settings(), options, out=click.echo)
     if report.failed or (count is not None and report.received < count):
         sys.exit(1)
 

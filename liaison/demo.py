@@ -36,6 +36,7 @@ from liaison.errors import LiaisonError
 from liaison.kafka.client import KafkaConsumer, consumer_config, group_is_stable, make_admin
 from liaison.kafka.embedded import EmbeddedKafka, free_port, read_log_tail
 from liaison.kafka.topics import AUDIT, DEAD_LETTER, PIPELINE_OUTCOMES, ensure_topics
+from liaison.monitoring import LocalPrometheus, prometheus_binary
 from liaison.policy import DEFAULT_POLICY, RoutingPolicy, declared_topics, load_policy
 from liaison.settings import Settings, env_name
 from liaison.synthetic.generator import TrafficGenerator
@@ -52,6 +53,7 @@ class DemoOptions:
     report_every_s: float = 2.0
     seed: int = 7
     quiet_s: float = 5.0  # with count: how long without output means "done"
+    stay: bool = False  # with count: once done, keep the stack running until Ctrl-C
 
 
 @dataclass
@@ -121,6 +123,7 @@ def run_demo(
     broker = EmbeddedKafka.from_settings(settings, data_dir=data_dir / "kafka")
     stack = _Stack(data_dir / "logs")
     intake: PartnerIntake | None = None
+    prometheus: LocalPrometheus | None = None
     try:
         broker.stop()  # a broker left by an earlier demo that was killed hard
         # Every run starts from empty topics and folders, so its figures are its own.
@@ -167,7 +170,12 @@ def run_demo(
                 f"{name} (pid {p.pid})" for name, p in stack.processes.items() if name != "worker"
             )
         )
+        lag = stack.start(
+            "lag-exporter", ["lag-exporter"], {**wiring.env, env_name("lag_interval_s"): "2"}
+        )
+        out(f"Lag exporter started (pid {lag.pid})")
         out(f"Logs in {stack.log_dir}")
+        prometheus = _start_prometheus(stack, data_dir / "prometheus", out)
         _wait_until_ready(settings, bootstrap, stack, wiring, stop)
         out("Worker and connectors ready.")
         out(
@@ -187,6 +195,8 @@ def run_demo(
             out=out,
         )
     finally:
+        if prometheus is not None:
+            prometheus.stop()
         if stack.processes:
             out("Stopping the worker and the connectors...")
             stack.stop_all()
@@ -247,14 +257,39 @@ class _Wiring:
         return cls(env, inbox, archive, outbox, urls, tokens)
 
 
+def _start_prometheus(
+    stack: _Stack, directory: Path, out: Callable[[str], None]
+) -> LocalPrometheus | None:
+    """Prometheus scraping every process, if it is installed; None otherwise."""
+    if prometheus_binary() is None:
+        out(
+            "Prometheus is not installed (Debian package prometheus); each process serves "
+            "/metrics: " + ", ".join(f"{n} :{p}" for n, p in stack.metrics_ports.items())
+        )
+        return None
+    jobs: dict[str, dict[str, int]] = {}
+    for name, port in stack.metrics_ports.items():
+        job = name if name in ("worker", "lag-exporter") else "connector"
+        jobs.setdefault(f"liaison-{job}", {})[name] = port
+    prometheus = LocalPrometheus(directory, jobs)
+    prometheus.start()
+    out(f"Prometheus on {prometheus.url} (scraping {len(stack.metrics_ports)} processes)")
+    return prometheus
+
+
 class _Stack:
-    """The processes of the local stack, each with its log; stopped together."""
+    """The processes of the local stack, each with its log and metrics port; stopped
+    together."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        (port,) = free_port()
+        env = {**env, env_name("metrics_port"): str(port)}
+        self.metrics_ports[name] = port
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
@@ -302,7 +337,7 @@ def _wait_until_ready(  # noqa: PLR0917 - the stack's parts, each once
     """The worker has its partitions and both HTTP sources answer."""
     admin = make_admin(settings, bootstrap)
     deadline = time.monotonic() + timeout_s
-    waiting = {"worker", *wiring.urls}
+    waiting = {"worker", *wiring.urls, *stack.metrics_ports}
     while waiting and not stop.is_set():
         ended = stack.exited()
         if ended is not None:
@@ -311,6 +346,9 @@ def _wait_until_ready(  # noqa: PLR0917 - the stack's parts, each once
             waiting.discard("worker")
         for name, url in wiring.urls.items():
             if name in waiting and _answers(f"{url}/healthz"):
+                waiting.discard(name)
+        for name, port in stack.metrics_ports.items():
+            if name in waiting and _answers(f"http://127.0.0.1:{port}/metrics"):
                 waiting.discard(name)
         if time.monotonic() > deadline:
             raise LiaisonError(f"not ready within {timeout_s:.0f}s: {', '.join(sorted(waiting))}")
@@ -325,7 +363,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _pump(
+def _pump(  # noqa: PLR0912, PLR0915 - one loop: send, observe, report
     *,
     settings: Settings,
     bootstrap: str,
@@ -349,6 +387,7 @@ def _pump(
     next_report = time.monotonic() + options.report_every_s
     interval = 1.0 / options.rate
     next_send = time.monotonic()
+    holding = False
     with consumer:
         try:
             while not stop.is_set():
@@ -357,7 +396,11 @@ def _pump(
                     break
                 all_sent = options.count is not None and report.sent >= options.count
                 if all_sent and now - report.last_output > options.quiet_s:
-                    break
+                    if not options.stay:
+                        break
+                    if not holding:
+                        holding = True
+                        _announce_quiet(report, out)
                 ended = stack.exited()
                 if ended is not None:
                     out(f"The stack lost a process: {ended}")
@@ -369,7 +412,7 @@ def _pump(
                     next_send += interval
                     all_sent = options.count is not None and report.sent >= options.count
                 if all_sent:
-                    sender.tick()  # nothing more to come: drop the last export now
+                    sender.flush()  # nothing more to come: drop the last export now
                 sender.tick()
                 for message in consumer.consume(500, timeout_s=0.05):
                     observer(message)
@@ -388,6 +431,14 @@ def _pump(
     for line in report.summary():
         out(line)
     return report
+
+
+def _announce_quiet(report: DemoReport, out: Callable[[str], None]) -> None:
+    out(report.line())
+    out(
+        f"All {report.sent} records sent and the pipeline is quiet; the stack keeps running "
+        "until Ctrl-C."
+    )
 
 
 def _connectors_line(sender: NativeSender, intake: PartnerIntake, wiring: _Wiring) -> str:

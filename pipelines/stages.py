@@ -70,6 +70,7 @@ __all__ = ["register_stages"]
 
 # Outcomes that are duplicates, counted by kind as well.
 _DUPLICATE_KINDS = frozenset({"replay", "stale", "cross-source-duplicate"})
+_STAGES = ("dedupe-versions", "dedupe-cross-source", "enrich", "watch", "route")
 
 
 def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes, bytes]:
@@ -126,6 +127,17 @@ class Stages:
             name: Sweeper(settings.state_sweep_every)
             for name in ("versions", "fingerprints", "watch")
         }
+        # Every known label set from the start, at zero: a rate is 0, not missing.
+        for stage in _STAGES:
+            metrics.stage_events_in.labels(stage)
+            metrics.stage_duration.labels(stage)
+        for kind in _DUPLICATE_KINDS:
+            metrics.duplicates.labels(kind)
+        for direction in MatchDirection:
+            metrics.watchlist_hits.labels(direction.value)
+        for partner in policy.partners:
+            metrics.deliveries.labels(partner.id)
+            metrics.end_to_end_latency.labels(partner.id)
         ingest = app.topic(*(spec.full_name(settings.topic_prefix) for spec in INGEST_TOPICS))
         app.agent(ingest, name="dedupe-versions")(self.dedupe_versions)
         app.agent(self.versioned, name="dedupe-cross-source")(self.dedupe_cross_source)
