@@ -15,7 +15,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from liaison.kafka.client import admin_result, consumer_config, make_admin, resolve_bootstrap
 from liaison.kafka.topics import (
@@ -100,9 +106,25 @@ class LagExporter:
                 readings.append(self._topic(group, topic, committed))
         return readings
 
-    def _committed(self, group: str) -> dict[tuple[str, int], int]:
-        futures = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
-        answer = admin_result(futures[group])
+    def _committed(self, group: str, patience_s: float = 60.0) -> dict[tuple[str, int], int]:
+        deadline = time.monotonic() + patience_s
+        while True:
+            request = [ConsumerGroupTopicPartitions(group)]
+            try:
+                futures = self.admin.list_consumer_group_offsets(request, request_timeout=10)
+                answer = admin_result(futures[group], timeout_s=15)
+                break
+            except (KafkaException, TimeoutError) as exc:
+                error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+                # A coordinator still loading (a group seen for the first time, a broker
+                # just started) answers in a moment; anything else is raised.
+                retriable = error is None or (
+                    isinstance(error, KafkaError)
+                    and (error.retriable() or error.code() == KafkaError._TIMED_OUT)
+                )
+                if not retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         return {
             (tp.topic, tp.partition): tp.offset
             for tp in answer.topic_partitions or []
@@ -130,6 +152,7 @@ class LagExporter:
         if not positions:
             return 0.0
         self.reader.assign(positions)
+        self.reader.resume(positions)  # paused by an earlier reading: a pause outlives unassign
         oldest: float | None = None
         waiting = {(tp.topic, tp.partition) for tp in positions}
         deadline = time.monotonic() + timeout_s

@@ -9,12 +9,14 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from connectors.http_sink import HttpSink, RetryPolicy
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.synthetic.generator import TrafficGenerator
@@ -95,6 +97,7 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
     events = list(_events(15))[:15]
     _produce(settings, topic, events)
     ids = {str(e.envelope.event_id) for e in events}
+    registry = CollectorRegistry()
     with Endpoint([503, "stall", 429, 502], then=200) as endpoint:  # 4 of 5 attempts
         sink = HttpSink(
             settings,
@@ -102,6 +105,8 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
             topic=topic,
             url=endpoint.url,
             token="partner-token",
+            partner="NL-POLICE",
+            metrics=ConnectorMetrics.create(registry),
             retry=FAST,
             timeout_s=1.0,
         )
@@ -111,6 +116,11 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
     assert max(tries.values()) >= 3  # the first event went through the failures
     assert set(tries) == ids  # every attempt carried the event's own key
     assert {auth for _, auth in endpoint.requests} == {"Bearer partner-token"}
+    labels = {"connector": "nl-police-sink", "partner": "NL-POLICE"}
+    get = registry.get_sample_value
+    assert get("liaison_sink_deliveries_total", labels) == sum(endpoint.accepted.values())
+    assert get("liaison_sink_delivery_failures_total", {**labels, "reason": "retry"}) == 4
+    assert get("liaison_sink_delivery_failures_total", {**labels, "reason": "gave-up"}) == 0
 
     # Everything was delivered, so nothing is read again.
     with Endpoint([], then=200) as again:
