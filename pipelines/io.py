@@ -1,15 +1,14 @@
 """What every stage shares: decoding with dead letters, outcomes, sending and waiting.
 
-A stage handles one event at a time and in this order: decide, send what the
-decision produces and wait until Kafka confirmed it, update its table, then
-acknowledge the input. A crash anywhere before the acknowledgement makes the
-event come again (at-least-once); a send that fails is an infrastructure fault
-and stops the worker, loudly.
+For each event a stage decides, sends what the decision produces, and only once Kafka
+confirmed it updates its table and acknowledges the input (many events are in flight at
+once: see :mod:`pipelines.window`). A crash anywhere before the acknowledgement makes the
+event come again (at-least-once); a send that fails is an infrastructure fault and stops
+the worker, loudly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
@@ -139,12 +138,6 @@ class StageIO:
         )
         key = f"{envelope.source_system.value}:{envelope.source_record_id}".encode()
         return await self.send(self.outcome_topic, key, self._outcomes.encode(to_avro(record)))
-
-
-async def confirmed(sends: list[Awaitable[Any]]) -> None:
-    """Wait until Kafka confirmed every send; raises (and so stops the worker) if one failed."""
-    if sends:
-        await asyncio.gather(*sends)
 
 
 def manual(stream: StreamT[bytes]) -> faust.Stream[bytes]:

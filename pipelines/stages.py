@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,9 +51,9 @@ from pipelines.dedupe.decide import decide_cross_source, decide_version, expire,
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
-from pipelines.io import BadEventError, StageIO, confirmed, manual
+from pipelines.io import BadEventError, StageIO, manual
 from pipelines.route.audit import audit_record
-from pipelines.route.decide import route_decision
+from pipelines.route.decide import RouteDecision, route_decision
 from pipelines.state import (
     dump_candidates,
     dump_entries,
@@ -65,11 +65,14 @@ from pipelines.state import (
     load_record_state,
 )
 from pipelines.sweep import Sweeper, expired_keys
+from pipelines.window import InFlight, Pending
 
 __all__ = ["register_stages"]
 
 # Outcomes that are duplicates, counted by kind as well.
 _DUPLICATE_KINDS = frozenset({"replay", "stale", "cross-source-duplicate"})
+# Events each stage keeps in flight (decided, sends not yet confirmed).
+WINDOW = 1000
 _STAGES = ("dedupe-versions", "dedupe-cross-source", "enrich", "watch", "route")
 
 
@@ -172,44 +175,58 @@ class Stages:
     ) -> None:
         """Acknowledge ``item``, its work done, and count how it ended."""
         await source.ack(item)
+        self._count(stage, started, outcome)
+
+    def _count(self, stage: str, started: float, outcome: str) -> None:
         metrics = self.metrics
         metrics.stage_events_out.labels(stage, outcome).inc()
         metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)
         if outcome in _DUPLICATE_KINDS:
             metrics.duplicates.labels(outcome).inc()
 
+    def _counted(self, stage: str, started: float, outcome: str) -> Callable[[], None]:
+        """What to count once the event is acknowledged."""
+        return lambda: self._count(stage, started, outcome)
+
+    def _window(self, source: faust.Stream[bytes]) -> InFlight:
+        window = InFlight(source, limit=WINDOW)
+        window.start()
+        return window
+
     async def dedupe_versions(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        async for item in source.events():
-            started = time.perf_counter()
-            event = await self._read(source, item, "dedupe-versions", check=True)
-            if event is None:
-                continue
-            self.metrics.source_last_event.labels(event.envelope.source_system.value).set(
-                time.time()
-            )
-            message = item.message
-            key = message.key or b""  # never empty here: _read dead-letters keyless records
-            state = load_record_state(self.versions.get(key))
-            decision, after = decide_version(state, event)
-            if decision.outcome.forwarded:
-                lineage = dataclasses.replace(
-                    event.envelope.lineage,
-                    source_topic=message.topic,
-                    source_partition=message.partition,
-                    source_offset=message.offset,
+        window = self._window(source)
+        try:
+            async for item in source.events():
+                started = time.perf_counter()
+                event = await self._read(source, item, "dedupe-versions", check=True)
+                if event is None:
+                    continue
+                self.metrics.source_last_event.labels(event.envelope.source_system.value).set(
+                    time.time()
                 )
-                event = dataclasses.replace(
-                    event, envelope=dataclasses.replace(event.envelope, lineage=lineage)
-                )
-                view = seizure_view(event)
-                out_key = view.key.encode() if view else key
-                await confirmed(
-                    [await io.send(self.versioned, out_key, io.encode(event), message.headers)]
-                )
-            else:
-                await confirmed(
-                    [
+                message = item.message
+                key = message.key or b""  # never empty here: _read dead-letters keyless ones
+                state = load_record_state(window.get(self.versions, key))
+                decision, after = decide_version(state, event)
+                pending = Pending(item)
+                if decision.outcome.forwarded:
+                    lineage = dataclasses.replace(
+                        event.envelope.lineage,
+                        source_topic=message.topic,
+                        source_partition=message.partition,
+                        source_offset=message.offset,
+                    )
+                    event = dataclasses.replace(
+                        event, envelope=dataclasses.replace(event.envelope, lineage=lineage)
+                    )
+                    view = seizure_view(event)
+                    out_key = view.key.encode() if view else key
+                    pending.sends = [
+                        await io.send(self.versioned, out_key, io.encode(event), message.headers)
+                    ]
+                else:
+                    pending.sends = [
                         await io.outcome(
                             event,
                             "dedupe-versions",
@@ -218,44 +235,49 @@ class Stages:
                             source=message,
                         )
                     ]
-                )
-            if after is not None and after != state:
-                self.versions[key] = dump_record_state(after)
-            self._advance(event)
-            if self.sweepers["versions"].due(message.partition):
-                horizon = self.watermark - self.replay_window
-                self._sweep(self.versions, message.partition, _versions_expired, horizon)
-            outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
-            await self._ack(source, item, "dedupe-versions", started, outcome)
+                if after is not None and after != state:
+                    window.set(pending, self.versions, key, dump_record_state(after))
+                self._advance(event)
+                if self.sweepers["versions"].due(message.partition):
+                    horizon = self.watermark - self.replay_window
+                    self._sweep(self.versions, message.partition, _versions_expired, horizon)
+                outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
+                pending.done = self._counted("dedupe-versions", started, outcome)
+                await window.submit(pending)
+        finally:
+            await window.stop()
 
     async def dedupe_cross_source(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        async for item in source.events():
-            started = time.perf_counter()
-            event = await self._read(source, item, "dedupe-cross-source")
-            if event is None:
-                continue
-            view = seizure_view(event)
-            own_key = record_key(event).encode()
-            if view is None:
-                await confirmed(
-                    [await io.send(self.deduped, own_key, io.encode(event), item.message.headers)]
-                )
-                await self._ack(source, item, "dedupe-cross-source", started, "forwarded")
-                continue
-            key = item.message.key or view.key.encode()
-            window = self.dedupe_window
-            # Event time, not the wall clock: a replay of old input decides as it did.
-            moment = event.envelope.ingest_time
-            candidates = expire(load_candidates(self.fingerprints.get(key)), moment, window)
-            decision, after, sent = decide_cross_source(event, view, candidates, window)
-            if decision.outcome.forwarded:
-                await confirmed(
-                    [await io.send(self.deduped, own_key, io.encode(sent), item.message.headers)]
-                )
-            else:
-                await confirmed(
-                    [
+        window = self._window(source)
+        try:
+            async for item in source.events():
+                started = time.perf_counter()
+                event = await self._read(source, item, "dedupe-cross-source")
+                if event is None:
+                    continue
+                view = seizure_view(event)
+                own_key = record_key(event).encode()
+                headers = item.message.headers
+                pending = Pending(item)
+                if view is None:
+                    pending.sends = [
+                        await io.send(self.deduped, own_key, io.encode(event), headers)
+                    ]
+                    pending.done = self._counted("dedupe-cross-source", started, "forwarded")
+                    await window.submit(pending)
+                    continue
+                key = item.message.key or view.key.encode()
+                span = self.dedupe_window
+                # Event time, not the wall clock: a replay of old input decides as it did.
+                moment = event.envelope.ingest_time
+                known = load_candidates(window.get(self.fingerprints, key))
+                candidates = expire(known, moment, span)
+                decision, after, sent = decide_cross_source(event, view, candidates, span)
+                if decision.outcome.forwarded:
+                    pending.sends = [await io.send(self.deduped, own_key, io.encode(sent), headers)]
+                else:
+                    pending.sends = [
                         await io.outcome(
                             event,
                             "dedupe-cross-source",
@@ -264,56 +286,65 @@ class Stages:
                             related=decision.duplicate_of,
                         )
                     ]
-                )
-            self.fingerprints[key] = dump_candidates(after)
-            self._advance(event)
-            partition = item.message.partition
-            if self.sweepers["fingerprints"].due(partition):
-                horizon = self.watermark - self.dedupe_window
-                self._sweep(self.fingerprints, partition, _fingerprints_expired, horizon)
-            outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
-            await self._ack(source, item, "dedupe-cross-source", started, outcome)
+                window.set(pending, self.fingerprints, key, dump_candidates(after))
+                self._advance(event)
+                partition = item.message.partition
+                if self.sweepers["fingerprints"].due(partition):
+                    horizon = self.watermark - self.dedupe_window
+                    self._sweep(self.fingerprints, partition, _fingerprints_expired, horizon)
+                outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
+                pending.done = self._counted("dedupe-cross-source", started, outcome)
+                await window.submit(pending)
+        finally:
+            await window.stop()
 
     async def enrich(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        async for item in source.events():
-            started = time.perf_counter()
-            event = await self._read(source, item, "enrich")
-            if event is None:
-                continue
-            value = io.encode(event)
-            keys = (
-                alert_keys(event.payload)
-                if isinstance(event.payload, PoliceAlert)
-                else (customs_keys(event))
-            )
-            own_key = record_key(event).encode()
-            headers = item.message.headers
-            sends = [await io.send(self.enriched, own_key, io.encode(enrich(event)), headers)]
-            sends += [
-                await io.send(self.watch_topic, str(k).encode(), value, headers)
-                for k in sorted(keys)
-            ]
-            await confirmed(sends)
-            await self._ack(source, item, "enrich", started, "forwarded")
+        window = self._window(source)
+        try:
+            async for item in source.events():
+                started = time.perf_counter()
+                event = await self._read(source, item, "enrich")
+                if event is None:
+                    continue
+                value = io.encode(event)
+                keys = (
+                    alert_keys(event.payload)
+                    if isinstance(event.payload, PoliceAlert)
+                    else (customs_keys(event))
+                )
+                own_key = record_key(event).encode()
+                headers = item.message.headers
+                sends = [await io.send(self.enriched, own_key, io.encode(enrich(event)), headers)]
+                sends += [
+                    await io.send(self.watch_topic, str(k).encode(), value, headers)
+                    for k in sorted(keys)
+                ]
+                done = self._counted("enrich", started, "forwarded")
+                await window.submit(Pending(item, sends=sends, done=done))
+        finally:
+            await window.stop()
 
     async def watch(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        async for item in source.events():
-            started = time.perf_counter()
-            event = await self._read(source, item, "watch")
-            if event is None:
-                continue
-            key = item.message.key or b""
-            kind, _, identifier = key.decode().partition(":")
-            hits = self._join(event, WatchKey(IdentifierKind(kind), identifier), key)
-            self._advance(event)
-            partition = item.message.partition
-            if self.sweepers["watch"].due(partition):
-                horizon = self.watermark - self.watch_window
-                self._sweep(self.watch_seen, partition, _watch_expired, horizon)
-            await confirmed(
-                [
+        window = self._window(source)
+        try:
+            async for item in source.events():
+                started = time.perf_counter()
+                event = await self._read(source, item, "watch")
+                if event is None:
+                    continue
+                key = item.message.key or b""
+                kind, _, identifier = key.decode().partition(":")
+                pending = Pending(item)
+                watch_key = WatchKey(IdentifierKind(kind), identifier)
+                hits = self._join(event, watch_key, key, window, pending)
+                self._advance(event)
+                partition = item.message.partition
+                if self.sweepers["watch"].due(partition):
+                    horizon = self.watermark - self.watch_window
+                    self._sweep(self.watch_seen, partition, _watch_expired, horizon)
+                pending.sends = [
                     await io.send(
                         self.enriched,
                         record_key(hit).encode(),
@@ -322,13 +353,28 @@ class Stages:
                     )
                     for hit in hits
                 ]
-            )
+                pending.done = self._hits_counted(hits, started)
+                await window.submit(pending)
+        finally:
+            await window.stop()
+
+    def _hits_counted(self, hits: list[Event], started: float) -> Callable[[], None]:
+        def count() -> None:
             for hit in hits:
                 if isinstance(hit.payload, WatchlistHit):
                     self.metrics.watchlist_hits.labels(hit.payload.direction.value).inc()
-            await self._ack(source, item, "watch", started, "hit" if hits else "no-hit")
+            self._count("watch", started, "hit" if hits else "no-hit")
 
-    def _join(self, event: Event, watch_key: WatchKey, key: bytes) -> list[Event]:
+        return count
+
+    def _join(
+        self,
+        event: Event,
+        watch_key: WatchKey,
+        key: bytes,
+        window: InFlight,
+        pending: Pending,
+    ) -> list[Event]:
         """Remember ``event`` under ``watch_key`` and return the hits it makes."""
         is_alert = isinstance(event.payload, PoliceAlert)
         own, other = (
@@ -337,7 +383,7 @@ class Stages:
             else (self.watch_seen, self.watch_alerts)
         )
         moment = event.envelope.ingest_time  # event time, as in dedupe
-        mine = load_entries(own.get(key))
+        mine = load_entries(window.get(own, key))
         record = record_key(event)
         known = record in mine
         erasure = event.envelope.operation is Operation.ERASURE
@@ -347,11 +393,11 @@ class Stages:
             mine[record] = (moment, self.io.encode(event))
         if not is_alert:  # customs records are kept for the window only
             mine = {k: v for k, v in mine.items() if moment - v[0] <= self.watch_window}
-        own[key] = dump_entries(mine)
+        window.set(pending, own, key, dump_entries(mine))
         if known or erasure:
             return []  # a record matches once, when it is first seen
         hits = []
-        for seen_at, encoded in load_entries(other.get(key)).values():
+        for seen_at, encoded in load_entries(window.get(other, key)).values():
             if is_alert and moment - seen_at > self.watch_window:
                 continue
             counterpart = self.io.read(_Message(encoded), check=False)
@@ -382,61 +428,84 @@ class Stages:
 
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        async for item in source.events():
-            started = time.perf_counter()
-            event = await self._read(source, item, "route")
-            if event is None:
-                continue
-            key = item.message.key or record_key(event).encode()
-            earlier = load_recipients(self.recipients.get(key))
-            decision = route_decision(event, self.policy, earlier)
-            if not decision.deliveries:
-                reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
-                await confirmed([await io.outcome(event, "route", "no-recipient", reasons)])
-            else:
-                decided_at = utc_now()
-                # Every audit record is on the record before any delivery is made.
-                await confirmed(
-                    [
-                        await io.send(
-                            self.audit_topic,
-                            key,
-                            self.audits.encode(
-                                to_avro(
-                                    audit_record(
-                                        event,
-                                        delivery,
-                                        channel=delivery.partner.topic,
-                                        decided_at=decided_at,
-                                        disclosed_by=self.settings.pipeline_app_id,
-                                    )
-                                )
-                            ),
+        window = self._window(source)
+        try:
+            async for item in source.events():
+                started = time.perf_counter()
+                event = await self._read(source, item, "route")
+                if event is None:
+                    continue
+                key = item.message.key or record_key(event).encode()
+                earlier = load_recipients(window.get(self.recipients, key))
+                decision = route_decision(event, self.policy, earlier)
+                pending = Pending(item)
+                if not decision.deliveries:
+                    reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
+                    pending.sends = [await io.outcome(event, "route", "no-recipient", reasons)]
+                    pending.done = self._counted("route", started, "no-recipient")
+                else:
+                    # Every audit record is on the record before any delivery is made: the
+                    # deliveries are sent once the window saw the audits confirmed.
+                    pending.sends = await self._audits(event, decision, key)
+                    pending.follow_up = self._deliveries(decision, key, item)
+                    pending.done = self._delivered(decision, started)
+                if not decision.recipients <= earlier:
+                    merged = dump_recipients(earlier | decision.recipients)
+                    window.set(pending, self.recipients, key, merged)
+                await window.submit(pending)
+        finally:
+            await window.stop()
+
+    async def _audits(
+        self, event: Event, decision: RouteDecision, key: bytes
+    ) -> list[Awaitable[Any]]:
+        decided_at = utc_now()
+        return [
+            await self.io.send(
+                self.audit_topic,
+                key,
+                self.audits.encode(
+                    to_avro(
+                        audit_record(
+                            event,
+                            delivery,
+                            channel=delivery.partner.topic,
+                            decided_at=decided_at,
+                            disclosed_by=self.settings.pipeline_app_id,
                         )
-                        for delivery in decision.deliveries
-                    ]
-                )
-                await confirmed(
-                    [
-                        await io.send(
-                            self.partner_topics[d.partner.id],
-                            key,
-                            io.encode(d.event),
-                            item.message.headers,
-                        )
-                        for d in decision.deliveries
-                    ]
-                )
-                delivered_at = utc_now()
-                for d in decision.deliveries:
-                    self.metrics.deliveries.labels(d.partner.id).inc()
-                    self.metrics.end_to_end_latency.labels(d.partner.id).observe(
-                        (delivered_at - d.event.envelope.ingest_time).total_seconds()
                     )
-            if not decision.recipients <= earlier:
-                self.recipients[key] = dump_recipients(earlier | decision.recipients)
-            outcome = "delivered" if decision.deliveries else "no-recipient"
-            await self._ack(source, item, "route", started, outcome)
+                ),
+            )
+            for delivery in decision.deliveries
+        ]
+
+    def _deliveries(
+        self, decision: RouteDecision, key: bytes, item: EventT[bytes]
+    ) -> Callable[[], Awaitable[list[Awaitable[Any]]]]:
+        async def deliver() -> list[Awaitable[Any]]:
+            return [
+                await self.io.send(
+                    self.partner_topics[d.partner.id],
+                    key,
+                    self.io.encode(d.event),
+                    item.message.headers,
+                )
+                for d in decision.deliveries
+            ]
+
+        return deliver
+
+    def _delivered(self, decision: RouteDecision, started: float) -> Callable[[], None]:
+        def count() -> None:
+            delivered_at = utc_now()
+            for d in decision.deliveries:
+                self.metrics.deliveries.labels(d.partner.id).inc()
+                self.metrics.end_to_end_latency.labels(d.partner.id).observe(
+                    (delivered_at - d.event.envelope.ingest_time).total_seconds()
+                )
+            self._count("route", started, "delivered")
+
+        return count
 
 
 def _versions_expired(value: bytes, horizon: datetime) -> bool:

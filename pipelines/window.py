@@ -1,0 +1,144 @@
+"""Many events in flight per stage, with the guarantees of one at a time.
+
+A stage decides each event as it comes and hands Kafka what the decision produces without
+waiting for it; the :class:`InFlight` window then, in input order and in the background:
+
+1. waits until Kafka confirmed the event's first sends (for route: its audit records);
+2. makes its follow-up sends, if any (for route: the deliveries, only now that their audit
+   records are on the record), and waits for those too;
+3. writes the event's table updates, then acknowledges the event.
+
+Decisions must see the effect of earlier events still in flight, so table reads go through
+the window (:meth:`InFlight.get`), which answers from the pending updates first. A table
+update is written only after the sends it goes with were confirmed, and an event is
+acknowledged only after that: a crash at any point leaves the input unacknowledged, and
+its replay decides again from the table as it was. The window holds at most ``limit``
+events; a full window makes the stage wait (back-pressure).
+
+A send that fails raises in the background task, which crashes the worker (as a failed
+send did when each event waited for its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT, TableT
+
+__all__ = ["InFlight", "Pending"]
+
+Write = tuple[TableT[bytes, bytes], bytes, bytes | None]  # None deletes the key
+
+
+@dataclass
+class Pending:
+    """One event's work, handed to the window once decided."""
+
+    item: EventT[bytes]
+    sends: Sequence[Awaitable[Any]] = ()
+    # Sends to make once ``sends`` are confirmed; returns their futures.
+    follow_up: Callable[[], Awaitable[Sequence[Awaitable[Any]]]] | None = None
+    writes: list[Write] = field(default_factory=list)
+    # Runs once the event is acknowledged (metrics).
+    done: Callable[[], None] | None = None
+
+
+_SENTINEL = object()
+
+
+class InFlight:
+    def __init__(self, source: faust.Stream[bytes], limit: int = 1000) -> None:
+        self.source = source
+        self._confirming: asyncio.Queue[Pending] = asyncio.Queue(limit)
+        self._writing: asyncio.Queue[tuple[Pending, Sequence[Awaitable[Any]]]] = asyncio.Queue(
+            limit
+        )
+        self._overlay: dict[tuple[int, bytes], bytes | None] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._crash: asyncio.Future[None] | None = None
+
+    # -- the stage's side ----------------------------------------------------
+
+    def get(self, table: TableT[bytes, bytes], key: bytes) -> bytes | None:
+        """The table's value for ``key``, counting updates still in flight."""
+        value = self._overlay.get((id(table), key), _SENTINEL)
+        if value is _SENTINEL:
+            return table.get(key)
+        return value  # type: ignore[return-value]
+
+    def set(
+        self, pending: Pending, table: TableT[bytes, bytes], key: bytes, value: bytes | None
+    ) -> None:
+        """Update ``key`` for the decisions that follow; written once ``pending`` is
+        confirmed."""
+        self._overlay[(id(table), key)] = value
+        pending.writes.append((table, key, value))
+
+    async def submit(self, pending: Pending) -> None:
+        self._check()
+        await self._confirming.put(pending)
+
+    # -- the background ------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._confirm()),
+            asyncio.ensure_future(self._write()),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(self._failed)
+
+    def _failed(self, task: asyncio.Task[None]) -> None:
+        """A failed send or write crashes the worker even while the stage waits for input."""
+        reason = None if task.cancelled() else task.exception()
+        if reason is not None:
+            self._crash = asyncio.ensure_future(self.source.app.crash(reason))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _check(self) -> None:
+        """Raise here what failed in the background, so the agent crashes with it."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _confirm(self) -> None:
+        while True:
+            pending = await self._confirming.get()
+            if pending.sends:
+                await asyncio.gather(*pending.sends)
+            follow_up = await pending.follow_up() if pending.follow_up else ()
+            await self._writing.put((pending, follow_up))
+
+    async def _write(self) -> None:
+        while True:
+            pending, follow_up = await self._writing.get()
+            if follow_up:
+                await asyncio.gather(*follow_up)
+            if pending.writes:
+                # Faust picks a table update's changelog partition from the event being
+                # processed; here that is the pending one, not whatever the stage reads now.
+                token = _current_event.set(weakref.ref(pending.item))
+                try:
+                    for table, key, value in pending.writes:
+                        if value is None:
+                            table.pop(key, None)
+                        else:
+                            table[key] = value
+                        slot = (id(table), key)
+                        if self._overlay.get(slot, _SENTINEL) is value:
+                            del self._overlay[slot]  # no later update in flight
+                finally:
+                    _current_event.reset(token)
+            await self.source.ack(pending.item)
+            if pending.done is not None:
+                pending.done()
