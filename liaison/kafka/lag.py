@@ -12,18 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
-from confluent_kafka import (
-    Consumer,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from liaison.kafka.client import admin_result, consumer_config, make_admin, resolve_bootstrap
+from liaison.kafka.client import consumer_config, resolve_bootstrap
 from liaison.kafka.topics import (
     INGEST_TOPICS,
     PIPELINE_DEDUPED,
@@ -38,6 +34,38 @@ from liaison.settings import Settings
 __all__ = ["LagExporter", "LagReading", "watched_groups"]
 
 log = logging.getLogger(__name__)
+
+# Answers that mean "ask again in a moment" (a coordinator loading, a leader moving, a topic
+# just created) though librdkafka does not always flag them retriable.
+_MOMENTARY = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+T = TypeVar("T")
+
+
+def _patiently(call: Callable[[], T], patience_s: float = 60.0) -> T:
+    """``call()``, asked again while the broker answers with a momentary error."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            momentary = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in _MOMENTARY
+            )
+            if not momentary or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @dataclass(frozen=True)
@@ -70,16 +98,24 @@ class LagExporter:
         metrics: LagMetrics,
         bootstrap: str | None = None,
     ) -> None:
-        bootstrap = bootstrap or resolve_bootstrap(settings)
-        self.groups, self.metrics = groups, metrics
-        self.admin = make_admin(settings, bootstrap)
+        self.bootstrap = bootstrap or resolve_bootstrap(settings)
+        self.settings, self.groups, self.metrics = settings, groups, metrics
         # Reads the record at a committed offset for its timestamp; commits nothing.
-        self.reader = Consumer(
-            {
-                **consumer_config(settings, f"{settings.client_id}-lag-exporter", bootstrap),
-                "enable.auto.commit": False,
-            }
+        self.reader = self._consumer(f"{settings.client_id}-lag-exporter")
+        # One consumer per watched group, never subscribed (so never a member): it only asks
+        # the group's coordinator for the committed offsets. (The admin API's
+        # ListConsumerGroupOffsets can crash librdkafka 2.x when a coordinator is loading.)
+        self._committers: dict[str, Consumer] = {}
+
+    def _consumer(self, group: str) -> Consumer:
+        return Consumer(
+            {**consumer_config(self.settings, group, self.bootstrap), "enable.auto.commit": False}
         )
+
+    def close(self) -> None:
+        for consumer in [self.reader, *self._committers.values()]:
+            consumer.close()
+        self._committers.clear()
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         try:
@@ -96,51 +132,43 @@ class LagExporter:
                     log.exception("lag measurement failed; trying again")
                 stop.wait(interval_s)
         finally:
-            self.reader.close()
+            self.close()
 
     def measure(self) -> list[LagReading]:
         readings = []
         for group, topics in self.groups.items():
-            committed = self._committed(group)
-            for topic in topics:
-                readings.append(self._topic(group, topic, committed))
+            partitions = {
+                topic: list(self.reader.list_topics(topic, timeout=10).topics[topic].partitions)
+                for topic in topics
+            }
+            committed = self._committed(
+                group, [TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
+            )
+            for topic, numbers in partitions.items():
+                readings.append(self._topic(group, topic, numbers, committed))
         return readings
 
-    def _committed(self, group: str, patience_s: float = 60.0) -> dict[tuple[str, int], int]:
-        deadline = time.monotonic() + patience_s
-        while True:
-            request = [ConsumerGroupTopicPartitions(group)]
-            try:
-                futures = self.admin.list_consumer_group_offsets(request, request_timeout=10)
-                answer = admin_result(futures[group], timeout_s=15)
-                break
-            except (KafkaException, TimeoutError) as exc:
-                error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-                # A coordinator still loading (a group seen for the first time, a broker
-                # just started) answers in a moment; anything else is raised.
-                retriable = error is None or (
-                    isinstance(error, KafkaError)
-                    and (error.retriable() or error.code() == KafkaError._TIMED_OUT)
-                )
-                if not retriable or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        return {
-            (tp.topic, tp.partition): tp.offset
-            for tp in answer.topic_partitions or []
-            if tp.offset >= 0
-        }
+    def _committed(
+        self, group: str, partitions: list[TopicPartition]
+    ) -> dict[tuple[str, int], int]:
+        committer = self._committers.get(group)
+        if committer is None:
+            committer = self._committers[group] = self._consumer(group)
+        answer = _patiently(lambda: committer.committed(partitions, timeout=10))
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.offset >= 0}
 
     def _topic(
-        self, group: str, topic: str, committed: Mapping[tuple[str, int], int]
+        self,
+        group: str,
+        topic: str,
+        partitions: list[int],
+        committed: Mapping[tuple[str, int], int],
     ) -> LagReading:
-        metadata = self.reader.list_topics(topic, timeout=10).topics[topic]
         behind: list[TopicPartition] = []
         messages = 0
-        for partition in metadata.partitions:
-            low, high = self.reader.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10
-            )
+        for partition in partitions:
+            place = TopicPartition(topic, partition)
+            low, high = _patiently(partial(self.reader.get_watermark_offsets, place, timeout=10))
             start = max(committed.get((topic, partition), low), low)
             if high > start:
                 messages += high - start
@@ -152,7 +180,6 @@ class LagExporter:
         if not positions:
             return 0.0
         self.reader.assign(positions)
-        self.reader.resume(positions)  # paused by an earlier reading: a pause outlives unassign
         oldest: float | None = None
         waiting = {(tp.topic, tp.partition) for tp in positions}
         deadline = time.monotonic() + timeout_s
@@ -162,8 +189,7 @@ class LagExporter:
                     place = (message.topic(), message.partition())
                     if message.error() is not None or place not in waiting:
                         continue
-                    waiting.discard(place)
-                    self.reader.pause([TopicPartition(*place)])
+                    waiting.discard(place)  # its first record is the oldest; later ones pass
                     _kind, millis = message.timestamp()
                     if millis > 0:
                         written = millis / 1000

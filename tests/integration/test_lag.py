@@ -50,4 +50,4 @@ def test_lag_in_records_and_seconds(declared_topics):
         (reading,) = exporter.measure()
         assert (reading.messages, reading.seconds) == (0, 0.0)
     finally:
-        exporter.reader.close()
+        exporter.close()
