@@ -5,13 +5,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck unit integration setup system-deps kafka-jars clean
+.PHONY: run test bench check lint typecheck unit integration setup system-deps kafka-jars clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
 
 test: setup kafka-jars check   ## every check and every test, unit and integration
 	$(BIN)/pytest
+
+bench: setup kafka-jars        ## the benchmark: floor, Liaison (1 and 2 workers), peer if set up
+	$(BIN)/liaison bench $(BENCH_ARGS)
 
 check: lint typecheck          ## ruff and mypy (strict)
 

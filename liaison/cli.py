@@ -443,6 +443,52 @@ def lag_exporter() -> None:
 
 
 @cli.command()
+@click.option("--events", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option(
+    "--latency-rate",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Records/s offered for the latency pass (default: half of one worker's throughput).",
+)
+@click.option("--latency-events", type=click.IntRange(min=100), default=5_000, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+)
+@click.option(
+    "--peer-python",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The Quix Streams peer's Python (make bench-peer sets one up in bench/.venv-quix).",
+)
+@_reported
+def bench(  # noqa: PLR0917 - one per option
+    events: int,
+    seed: int,
+    latency_rate: float | None,
+    latency_events: int,
+    out_dir: Path,
+    peer_python: Path | None,
+) -> None:
+    """Benchmark Liaison against the raw floor (and a peer) on the embedded broker."""
+    from liaison.bench.runner import BenchOptions, run_bench  # noqa: PLC0415 - bench only
+
+    options = BenchOptions(
+        events=events,
+        seed=seed,
+        latency_rate=latency_rate,
+        latency_events=min(latency_events, events),
+        out_dir=out_dir,
+        peer_python=peer_python,
+    )
+    run_bench(_settings(), options, click.echo)
+
+
+@cli.command()
 @_reported
 def worker() -> None:
     """Run the pipeline worker (Faust) in the foreground."""

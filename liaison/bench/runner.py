@@ -1,0 +1,663 @@
+"""The benchmark run: one broker, one workload, each system in turn.
+
+For each system the same generated workload is preloaded into ingest topics of its own
+(topic prefix ``bench-<system>.``), the system's processes are started, and the run waits
+until its consumer group has committed everything (no lag on any topic it reads). Then:
+
+- throughput: ingest records / (last output's timestamp - first output's timestamp), the
+  steady drain rate, start-up excluded;
+- the deliveries (partner topic, event id) it made, compared between systems: a benchmark
+  of wrong answers is no benchmark;
+- peak resident memory (``VmHWM``) of each of its processes;
+- the state it keeps: the bytes of its ``state.*`` changelog topics on the broker's disk.
+
+A second pass offers the workload at a steady rate (half of Liaison's single-worker
+throughput unless given) and measures, per delivery, the time from the ingest record's
+timestamp to the partner record's timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition, libversion
+from confluent_kafka.admin import NewTopic
+from prometheus_client import CollectorRegistry
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import EVENT
+from liaison.errors import LiaisonError, SerdeError
+from liaison.kafka.client import (
+    KafkaProducer,
+    admin_result,
+    group_is_stable,
+    make_admin,
+    producer_config,
+)
+from liaison.kafka.embedded import EmbeddedKafka
+from liaison.kafka.jars import KAFKA_VERSION
+from liaison.kafka.lag import LagExporter
+from liaison.kafka.topics import (
+    AUDIT,
+    DEAD_LETTER,
+    INGEST_TOPICS,
+    PIPELINE_DEDUPED,
+    PIPELINE_ENRICHED,
+    PIPELINE_OUTCOMES,
+    PIPELINE_VERSIONED,
+    PIPELINE_WATCH,
+    ensure_topics,
+)
+from liaison.metrics import LagMetrics
+from liaison.policy import DEFAULT_POLICY, RoutingPolicy, declared_topics, load_policy
+from liaison.settings import Settings, env_name
+from liaison.synthetic.generator import SyntheticRecord, TrafficGenerator, TrafficMix
+from liaison.synthetic.output import produce
+
+__all__ = ["BenchOptions", "run_bench"]
+
+FLOOR_OUT = "bench.floor-out"
+PEER_DIR = Path(__file__).resolve().parents[2] / "bench" / "quix"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    events: int = 20_000
+    seed: int = 11
+    latency_rate: float | None = None  # default: half of Liaison's single-worker throughput
+    latency_events: int = 5_000
+    out_dir: Path = Path("bench-results")
+    peer_python: Path | None = None  # the peer's virtual environment's python, if set up
+    timeout_s: float = 1200.0
+
+
+@dataclass
+class SystemResult:
+    name: str
+    events: int
+    seconds: float = 0.0
+    throughput: float = 0.0
+    peak_rss_bytes: dict[str, int] = field(default_factory=dict)
+    state_bytes: int = 0
+    deliveries: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_samples_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _System:
+    name: str
+    group: str
+    reads: list[str]  # topic names without prefix: what its group consumes
+    first_outputs: list[str]
+    last_outputs: list[str]
+    start: Callable[[str, str, Path], list[subprocess.Popen[bytes]]]  # prefix, bootstrap, logs
+    needs_group: bool = True  # wait for the group to be stable before offering load
+
+
+def run_bench(
+    settings: Settings, options: BenchOptions, out: Callable[[str], None]
+) -> dict[str, Any]:
+    data_dir = settings.state_dir / "bench"
+    broker = EmbeddedKafka.from_settings(settings, data_dir=data_dir / "kafka")
+    broker.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    out("Starting Kafka...")
+    info = broker.start()
+    try:
+        bench = _Bench(settings, options, info.bootstrap_servers, broker, data_dir, out)
+        return bench.run()
+    finally:
+        out("Stopping Kafka...")
+        broker.stop()
+
+
+class _Bench:
+    def __init__(  # noqa: PLR0917 - the run's parts, each once
+        self,
+        settings: Settings,
+        options: BenchOptions,
+        bootstrap: str,
+        broker: EmbeddedKafka,
+        data_dir: Path,
+        out: Callable[[str], None],
+    ) -> None:
+        self.settings, self.options, self.bootstrap = settings, options, bootstrap
+        self.broker, self.data_dir, self.out = broker, data_dir, out
+        self.policy: RoutingPolicy = load_policy(settings.routing_policy or DEFAULT_POLICY)
+        self.admin = make_admin(settings, bootstrap)
+        # No cross-source pairs: which of two systems' reports "stands" depends on which
+        # topic is read first, a race by design, and the systems must give identical answers.
+        mix = TrafficMix(cross_source=0.0)
+        self.workload = TrafficGenerator(seed=options.seed, mix=mix).take(options.events)
+        self.partner_topics = sorted({p.topic for p in self.policy.partners})
+
+    # -- systems -------------------------------------------------------------
+
+    def _systems(self) -> list[_System]:
+        ingest = [spec.name for spec in INGEST_TOPICS]
+        internal = [PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH, PIPELINE_ENRICHED]
+        first = [PIPELINE_VERSIONED.name, PIPELINE_OUTCOMES.name, DEAD_LETTER.name]
+        last = [*self.partner_topics, PIPELINE_OUTCOMES.name, DEAD_LETTER.name, AUDIT.name]
+        systems = [
+            _System(
+                "floor",
+                "bench-floor",
+                ingest,
+                [FLOOR_OUT],
+                [FLOOR_OUT],
+                self._start_floor,
+                needs_group=False,
+            ),
+            _System(
+                "liaison-1-worker",
+                "bench-liaison-1",
+                ingest + [t.name for t in internal],
+                first,
+                last,
+                lambda p, b, logs: self._start_workers(p, b, logs, "bench-liaison-1", 1),
+            ),
+            _System(
+                "liaison-2-workers",
+                "bench-liaison-2",
+                ingest + [t.name for t in internal],
+                first,
+                last,
+                lambda p, b, logs: self._start_workers(p, b, logs, "bench-liaison-2", 2),
+            ),
+        ]
+        if self.options.peer_python is not None:
+            systems.append(
+                _System(
+                    "quix-streams",
+                    "bench-quix",
+                    ingest + [t.name for t in internal],
+                    first,
+                    last,
+                    self._start_peer,
+                )
+            )
+        return systems
+
+    def _env(self, prefix: str, app_id: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            env_name("bootstrap_servers"): self.bootstrap,
+            env_name("topic_prefix"): prefix,
+            env_name("pipeline_app_id"): app_id,
+            env_name("state_dir"): str(self.data_dir / "state" / prefix.rstrip(".")),
+            env_name("log_level"): "WARNING",
+        }
+
+    def _spawn(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as handle:
+            return subprocess.Popen(  # noqa: S603 - this interpreter or the peer's, our flags
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    def _start_floor(
+        self, prefix: str, bootstrap: str, logs: Path
+    ) -> list[subprocess.Popen[bytes]]:
+        topics = [spec.full_name(prefix) for spec in INGEST_TOPICS]
+        args = [
+            sys.executable,
+            "-m",
+            "liaison.bench.floor",
+            "--bootstrap",
+            bootstrap,
+            "--group",
+            "bench-floor",
+            "--out-topic",
+            prefix + FLOOR_OUT,
+            *topics,
+        ]
+        return [self._spawn(args, self._env(prefix, "bench-floor"), logs / "floor.log")]
+
+    def _start_workers(
+        self, prefix: str, _bootstrap: str, logs: Path, app_id: str, count: int
+    ) -> list[subprocess.Popen[bytes]]:
+        return [
+            self._spawn(
+                [sys.executable, "-m", "liaison", "worker"],
+                {
+                    **self._env(prefix, app_id),
+                    env_name("state_dir"): str(self.data_dir / "state" / f"{app_id}-{n}"),
+                },
+                logs / f"{app_id}-{n}.log",
+            )
+            for n in range(count)
+        ]
+
+    def _start_peer(self, prefix: str, bootstrap: str, logs: Path) -> list[subprocess.Popen[bytes]]:
+        python = self.options.peer_python
+        if python is None:
+            raise LiaisonError("no peer environment")
+        args = [str(python), str(PEER_DIR / "app.py"), "--bootstrap", bootstrap]
+        args += ["--prefix", prefix, "--group", "bench-quix"]
+        args += ["--state-dir", str(self.data_dir / "state" / "quix")]
+        return [self._spawn(args, self._env(prefix, "bench-quix"), logs / "quix.log")]
+
+    # -- the run -------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        options = self.options
+        self.out(
+            f"Workload: {options.events} generated records (seed {options.seed}), "
+            f"{sum(len(r.value) for r in self.workload) / options.events:.0f} bytes on average"
+        )
+        results: dict[str, SystemResult] = {}
+        deliveries: dict[str, frozenset[tuple[str, str]]] = {}
+        for system in self._systems():
+            result, made = self._throughput(system)
+            results[system.name] = result
+            if made is not None:
+                deliveries[system.name] = made
+        liaison = results["liaison-1-worker"]
+        rate = options.latency_rate or max(1.0, liaison.throughput / 2)
+        for system in self._systems():
+            if system.name == "liaison-2-workers":
+                continue
+            self._latency(system, rate, results[system.name])
+        agreement = _agreement(deliveries)
+        report = _report(results, agreement, rate, options)
+        self._write(report, results)
+        return report
+
+    def _prepare(self, prefix: str) -> None:
+        ensure_topics(
+            self.admin, declared_topics(self.policy), prefix=prefix, replication_override=1
+        )
+        futures = self.admin.create_topics([NewTopic(prefix + FLOOR_OUT, 6, 1)])
+        for future in futures.values():
+            try:
+                admin_result(future)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+
+    def _throughput(
+        self, system: _System
+    ) -> tuple[SystemResult, frozenset[tuple[str, str]] | None]:
+        prefix = f"bench-{system.name}."
+        self.out(f"\n{system.name}: preloading {len(self.workload)} records...")
+        self._prepare(prefix)
+        self._preload(prefix, self.workload, rate=None)
+        processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
+        result = SystemResult(system.name, len(self.workload))
+        try:
+            self._wait_done(system, prefix, processes)
+            result.peak_rss_bytes = {str(p.pid): _peak_rss(p.pid) for p in processes}
+        finally:
+            _stop(processes)
+        first = _timestamps(self.bootstrap, [prefix + t for t in system.first_outputs])
+        last = _timestamps(self.bootstrap, [prefix + t for t in system.last_outputs])
+        result.seconds = max(1e-3, (max(last) - min(first)) / 1000)
+        result.throughput = result.events / result.seconds
+        result.state_bytes = self._state_bytes(prefix)
+        made = None
+        if system.name != "floor":
+            made = self._deliveries(prefix)
+            result.deliveries = len(made)
+        rss = sum(result.peak_rss_bytes.values()) / 2**20
+        self.out(
+            f"{system.name}: {result.throughput:,.0f} records/s ({result.seconds:.1f} s), "
+            f"peak RSS {rss:.0f} MiB, state {result.state_bytes / 2**20:.1f} MiB"
+        )
+        return result, made
+
+    def _latency(self, system: _System, rate: float, result: SystemResult) -> None:
+        prefix = f"bench-latency-{system.name}."
+        records = self.workload[: self.options.latency_events]
+        self.out(f"{system.name}: latency at {rate:,.0f} records/s for {len(records)} records...")
+        self._prepare(prefix)
+        processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
+        try:
+            self._wait_ready(system, processes)
+            self._preload(prefix, records, rate=rate)
+            self._wait_done(system, prefix, processes)
+        finally:
+            _stop(processes)
+        sent = _created_by_event(self.bootstrap, [s.full_name(prefix) for s in INGEST_TOPICS])
+        outputs = (
+            [prefix + FLOOR_OUT]
+            if system.name == "floor"
+            else [prefix + t for t in self.partner_topics]
+        )
+        arrived = _arrivals(self.bootstrap, outputs)
+        samples = sorted(at - sent[eid] for eid, at in arrived if eid in sent)
+        if not samples:
+            raise LiaisonError(f"{system.name}: no deliveries to measure latency on")
+        result.latency_samples_ms = [float(s) for s in samples]
+        result.latency_ms = {
+            "rate": rate,
+            "p50": _percentile(samples, 50),
+            "p95": _percentile(samples, 95),
+            "p99": _percentile(samples, 99),
+            "max": float(samples[-1]),
+            "samples": float(len(samples)),
+        }
+        self.out(
+            f"{system.name}: latency p50 {result.latency_ms['p50']:.0f} ms, "
+            f"p99 {result.latency_ms['p99']:.0f} ms, max {result.latency_ms['max']:.0f} ms"
+        )
+
+    def _preload(self, prefix: str, records: Sequence[SyntheticRecord], rate: float | None) -> None:
+        with KafkaProducer(producer_config(self.settings, self.bootstrap)) as producer:
+            produce(records, producer, prefix, rate)
+
+    def _wait_ready(self, system: _System, processes: list[subprocess.Popen[bytes]]) -> None:
+        deadline = time.monotonic() + 180
+        while system.needs_group and not group_is_stable(self.admin, system.group):
+            _check_alive(system, processes)
+            if time.monotonic() > deadline:
+                raise LiaisonError(f"{system.name} did not join its group")
+            time.sleep(0.5)
+
+    def _wait_done(
+        self, system: _System, prefix: str, processes: list[subprocess.Popen[bytes]]
+    ) -> None:
+        topics = [prefix + t for t in system.reads]
+        exporter = LagExporter(
+            self.settings,
+            {system.group: topics},
+            LagMetrics.create(CollectorRegistry()),
+            self.bootstrap,
+        )
+        deadline = time.monotonic() + self.options.timeout_s
+        quiet = 0
+        try:
+            while quiet < 2:
+                _check_alive(system, processes)
+                if time.monotonic() > deadline:
+                    raise LiaisonError(f"{system.name} did not finish in time")
+                behind = sum(r.messages for r in exporter.measure())
+                quiet = quiet + 1 if behind == 0 else 0
+                time.sleep(1.0)
+        finally:
+            exporter.close()
+
+    def _deliveries(self, prefix: str) -> frozenset[tuple[str, str]]:
+        codec = AvroCodec(EVENT)
+        made = set()
+        for message in _read_all(self.bootstrap, [prefix + t for t in self.partner_topics]):
+            event = codec.decode(message.value() or b"")
+            topic = (message.topic() or "").removeprefix(prefix)
+            made.add((topic, str(event["envelope"]["event_id"])))
+        return frozenset(made)
+
+    def _state_bytes(self, prefix: str) -> int:
+        storage = self.broker.storage_dir
+        total = 0
+        for folder in storage.glob(f"{prefix}state.*"):
+            total += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        peer_state = self.data_dir / "state" / "quix"
+        if prefix.startswith("bench-quix") and peer_state.exists():
+            total += sum(f.stat().st_size for f in peer_state.rglob("*") if f.is_file())
+        return total
+
+    def _write(self, report: dict[str, Any], results: dict[str, SystemResult]) -> None:
+        out_dir = self.options.out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+        for line in _table(report):
+            self.out(line)
+        chart = _chart(results, out_dir / "bench.png")
+        self.out(f"\nWrote {out_dir / 'bench.json'}" + (f" and {chart}" if chart else ""))
+
+
+# -- reading the broker -----------------------------------------------------------------
+
+
+def _read_all(bootstrap: str, topics: Iterable[str]) -> Iterable[Message]:
+    """Every record of these topics, from the start to the end as it is now."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        metadata_ = consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(topic, p, 0)
+            for topic in topics
+            if topic in metadata_.topics
+            for p in metadata_.topics[topic].partitions
+        ]
+        pending = set()
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > low:
+                pending.add((tp.topic, tp.partition))
+        consumer.assign([TopicPartition(t, p, 0) for t, p in pending])
+        idle_deadline = time.monotonic() + 60
+        while pending and time.monotonic() < idle_deadline:
+            for message in consumer.consume(1000, timeout=1.0):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard((message.topic(), message.partition()))
+                    continue
+                idle_deadline = time.monotonic() + 60
+                yield message
+    finally:
+        consumer.close()
+
+
+def _timestamps(bootstrap: str, topics: list[str]) -> list[int]:
+    stamps = [m.timestamp()[1] for m in _read_all(bootstrap, topics)]
+    if not stamps:
+        raise LiaisonError(f"nothing was written to {', '.join(topics)}")
+    return stamps
+
+
+def _created_by_event(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Each event id's first ingest record's timestamp."""
+    codec = AvroCodec(EVENT)
+    first: dict[str, int] = {}
+    for message in _read_all(bootstrap, topics):
+        try:
+            event_id = str(codec.decode(message.value() or b"")["envelope"]["event_id"])
+        except SerdeError:
+            continue
+        stamp = message.timestamp()[1]
+        first[event_id] = min(first.get(event_id, stamp), stamp)
+    return first
+
+
+def _arrivals(bootstrap: str, topics: list[str]) -> list[tuple[str, int]]:
+    codec = AvroCodec(EVENT)
+    arrivals = []
+    for message in _read_all(bootstrap, topics):
+        try:
+            event_id = str(codec.decode(message.value() or b"")["envelope"]["event_id"])
+        except SerdeError:
+            continue
+        arrivals.append((event_id, message.timestamp()[1]))
+    return arrivals
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident set size (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _check_alive(system: _System, processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is not None:
+            raise LiaisonError(f"{system.name}: a process exited with code {process.returncode}")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _percentile(ordered: Sequence[float], pct: float) -> float:
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return float(ordered[index])
+
+
+def _agreement(deliveries: dict[str, frozenset[tuple[str, str]]]) -> dict[str, Any]:
+    reference = deliveries.get("liaison-1-worker", frozenset())
+    return {
+        name: {
+            "deliveries": len(made),
+            "same_as_liaison": made == reference,
+            "missing": len(reference - made),
+            "extra": len(made - reference),
+        }
+        for name, made in deliveries.items()
+    }
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cores": os.cpu_count(), "cpu": model, "platform": platform.platform()}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "kafka": KAFKA_VERSION}
+    versions["librdkafka"] = libversion()[0]
+    for package in ("confluent-kafka", "faust-streaming", "aiokafka", "fastavro"):
+        versions[package] = metadata.version(package)
+    return versions
+
+
+def _report(
+    results: dict[str, SystemResult],
+    agreement: dict[str, Any],
+    rate: float,
+    options: BenchOptions,
+) -> dict[str, Any]:
+    floor, liaison = results["floor"], results["liaison-1-worker"]
+    peer = results.get("quix-streams")
+    ratios: dict[str, float | None] = {
+        "throughput_liaison_over_floor": liaison.throughput / floor.throughput,
+        "p99_liaison_over_floor": liaison.latency_ms["p99"] / max(floor.latency_ms["p99"], 1e-9),
+        "throughput_liaison_over_peer": liaison.throughput / peer.throughput if peer else None,
+        "p99_liaison_over_peer": liaison.latency_ms["p99"] / max(peer.latency_ms["p99"], 1e-9)
+        if peer
+        else None,
+        "throughput_2_workers_over_1": results["liaison-2-workers"].throughput / liaison.throughput,
+    }
+    systems = {}
+    for name, result in results.items():
+        entry = asdict(result)
+        entry.pop("latency_samples_ms")
+        systems[name] = entry
+    return {
+        "workload": {"events": options.events, "seed": options.seed, "latency_rate": rate},
+        "machine": _machine(),
+        "versions": _versions(),
+        "systems": systems,
+        "ratios": ratios,
+        "deliveries_agree": agreement,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"{'system':20} {'records/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'peak RSS MiB':>13} {'state MiB':>10} {'deliveries':>11}",
+    ]
+    for name, system in report["systems"].items():
+        latency = system["latency_ms"]
+        rss = sum(system["peak_rss_bytes"].values()) / 2**20
+
+        def cell(key: str, latency: dict[str, float] = latency) -> str:
+            return f"{latency[key]:8.0f}" if key in latency else f"{'-':>8}"
+
+        lines.append(
+            f"{name:20} {system['throughput']:10,.0f} {cell('p50')} {cell('p99')} {cell('max')} "
+            f"{rss:13.0f} {system['state_bytes'] / 2**20:10.1f} {system['deliveries'] or '-':>11}"
+        )
+    lines.append("")
+    for key, value in report["ratios"].items():
+        lines.append(f"{key:32} {'-' if value is None else f'{value:.2f}'}")
+    for name, verdict in report["deliveries_agree"].items():
+        lines.append(
+            f"deliveries of {name}: {verdict['deliveries']}, "
+            + (
+                "the same as Liaison's"
+                if verdict["same_as_liaison"]
+                else f"DIFFERENT ({verdict['missing']} missing, {verdict['extra']} extra)"
+            )
+        )
+    return lines
+
+
+def _chart(results: dict[str, SystemResult], path: Path) -> Path | None:
+    try:
+        import matplotlib  # noqa: PLC0415 - optional, for the chart only
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return None
+    names = list(results)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    left.barh(names, [results[n].throughput for n in names], color="#3b6ea5")
+    left.set_xlabel("records per second (drain of a preloaded workload)")
+    left.set_title("Throughput")
+    left.invert_yaxis()
+    measured = [n for n in names if results[n].latency_samples_ms]
+    right.boxplot(
+        [results[n].latency_samples_ms for n in measured],
+        vert=False,
+        tick_labels=measured,
+        whis=(1, 99),
+        showfliers=False,
+    )
+    right.set_xscale("log")
+    right.set_xlabel("ms, ingest to partner topic (whiskers: p1 and p99)")
+    right.set_title("Latency at a steady offered load")
+    right.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
