@@ -5,16 +5,25 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench check lint typecheck unit integration setup system-deps kafka-jars clean
+.PHONY: run test bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
 
-test: setup kafka-jars check   ## every check and every test, unit and integration
+test: setup kafka-jars bench-peer check  ## every check and every test, unit and integration
 	$(BIN)/pytest
 
-bench: setup kafka-jars        ## the benchmark: floor, Liaison (1 and 2 workers), peer if set up
-	$(BIN)/liaison bench $(BENCH_ARGS)
+PEER := bench/.venv-quix
+
+bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
+	$(BIN)/liaison bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
+
+bench-peer: $(PEER)/.installed   ## the peer's own environment (Quix Streams pins older client libraries)
+
+$(PEER)/.installed: bench/quix/requirements.txt
+	$(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/pip install --quiet --disable-pip-version-check -r bench/quix/requirements.txt
+	@touch $@
 
 check: lint typecheck          ## ruff and mypy (strict)
 
@@ -28,7 +37,7 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -m "not integration"
 
-integration: setup kafka-jars
+integration: setup kafka-jars bench-peer
 	$(BIN)/pytest -m integration
 
 setup: system-deps $(STAMP)

@@ -183,7 +183,7 @@ def topics_list() -> None:
 
 def _parse_mix(shares: tuple[str, ...]) -> TrafficMix:
     values: dict[str, float] = {}
-    names = {f.name for f in dataclasses.fields(TrafficMix)}
+    names = {f.name for f in dataclasses.fields(TrafficMix) if f.type in (float, "float")}
     for item in shares:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -196,7 +196,7 @@ def _parse_mix(shares: tuple[str, ...]) -> TrafficMix:
         except ValueError:
             raise click.BadParameter(f"{item!r}: {value!r} is not a number") from None
     try:
-        return TrafficMix(**values)
+        return TrafficMix(**values)  # type: ignore[arg-type]  # shares: floats only
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -465,6 +465,18 @@ def lag_exporter() -> None:
     default=None,
     help="The Quix Streams peer's Python (make bench-peer sets one up in bench/.venv-quix).",
 )
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Also drain the workload once more under cProfile (untimed); summarise where time goes.",
+)
+@click.option(
+    "--only",
+    "systems",
+    multiple=True,
+    type=click.Choice(["floor", "liaison-1-worker", "liaison-2-workers", "quix-streams"]),
+    help="Measure only this system (repeatable); all by default.",
+)
 @_reported
 def bench(  # noqa: PLR0917 - one per option
     events: int,
@@ -473,6 +485,8 @@ def bench(  # noqa: PLR0917 - one per option
     latency_events: int,
     out_dir: Path,
     peer_python: Path | None,
+    profile: bool,
+    systems: tuple[str, ...],
 ) -> None:
     """Benchmark Liaison against the raw floor (and a peer) on the embedded broker."""
     from liaison.bench.runner import BenchOptions, run_bench  # noqa: PLC0415 - bench only
@@ -484,6 +498,8 @@ def bench(  # noqa: PLR0917 - one per option
         latency_events=min(latency_events, events),
         out_dir=out_dir,
         peer_python=peer_python,
+        profile=profile,
+        systems=systems,
     )
     run_bench(_settings(), options, click.echo)
 

@@ -15,6 +15,7 @@ order of work in each is the one :mod:`pipelines.io` describes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,7 @@ from liaison.kafka.topics import (
 )
 from liaison.metrics import PipelineMetrics
 from liaison.model import to_avro
-from liaison.model.common import Event, Operation
+from liaison.model.common import Event
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import RoutingPolicy
@@ -50,7 +51,8 @@ from liaison.timestamps import utc_now
 from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
-from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
+from pipelines.enrich.join import join
+from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
 from pipelines.io import BadEventError, StageIO, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import RouteDecision, route_decision
@@ -130,6 +132,11 @@ class Stages:
             name: Sweeper(settings.state_sweep_every)
             for name in ("versions", "fingerprints", "watch")
         }
+        # Each label set's child looked up once (a lookup per event shows in the profile).
+        self._events_in = functools.cache(metrics.stage_events_in.labels)
+        self._events_out = functools.cache(metrics.stage_events_out.labels)
+        self._duration = functools.cache(metrics.stage_duration.labels)
+        self._duplicates = functools.cache(metrics.duplicates.labels)
         # Every known label set from the start, at zero: a rate is 0, not missing.
         for stage in _STAGES:
             metrics.stage_events_in.labels(stage)
@@ -141,8 +148,14 @@ class Stages:
         for partner in policy.partners:
             metrics.deliveries.labels(partner.id)
             metrics.end_to_end_latency.labels(partner.id)
-        ingest = app.topic(*(spec.full_name(settings.topic_prefix) for spec in INGEST_TOPICS))
-        app.agent(ingest, name="dedupe-versions")(self.dedupe_versions)
+        # One agent per ingest topic: Faust's agents over several topics at once can be left
+        # without some of their partitions' records after a rebalance between workers
+        # (seen with two workers; faust-streaming issue 471), while single-topic ones
+        # were not. Keys name their source system, so the agents never share a key.
+        for spec in INGEST_TOPICS:
+            ingest = app.topic(spec.full_name(settings.topic_prefix))
+            name = "dedupe-versions-" + spec.name.rsplit(".", 1)[-1]
+            app.agent(ingest, name=name)(self.dedupe_versions)
         app.agent(self.versioned, name="dedupe-cross-source")(self.dedupe_cross_source)
         app.agent(self.deduped, name="enrich")(self.enrich)
         app.agent(self.watch_topic, name="watch")(self.watch)
@@ -153,7 +166,7 @@ class Stages:
     ) -> Event | None:
         """The event of ``item``, or None after dead-lettering and acknowledging it."""
         started = time.perf_counter()
-        self.metrics.stage_events_in.labels(stage).inc()
+        self._events_in(stage).inc()
         try:
             if stage == "dedupe-versions" and not item.message.key:
                 raise BadEventError("MissingKey: an ingest record needs its source record key")
@@ -178,11 +191,10 @@ class Stages:
         self._count(stage, started, outcome)
 
     def _count(self, stage: str, started: float, outcome: str) -> None:
-        metrics = self.metrics
-        metrics.stage_events_out.labels(stage, outcome).inc()
-        metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)
+        self._events_out(stage, outcome).inc()
+        self._duration(stage).observe(time.perf_counter() - started)
         if outcome in _DUPLICATE_KINDS:
-            metrics.duplicates.labels(outcome).inc()
+            self._duplicates(outcome).inc()
 
     def _counted(self, stage: str, started: float, outcome: str) -> Callable[[], None]:
         """What to count once the event is acknowledged."""
@@ -240,7 +252,14 @@ class Stages:
                 self._advance(event)
                 if self.sweepers["versions"].due(message.partition):
                     horizon = self.watermark - self.replay_window
-                    self._sweep(self.versions, message.partition, _versions_expired, horizon)
+                    self._sweep(
+                        self.versions,
+                        message.partition,
+                        _versions_expired,
+                        horizon,
+                        window,
+                        pending,
+                    )
                 outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
                 pending.done = self._counted("dedupe-versions", started, outcome)
                 await window.submit(pending)
@@ -291,7 +310,14 @@ class Stages:
                 partition = item.message.partition
                 if self.sweepers["fingerprints"].due(partition):
                     horizon = self.watermark - self.dedupe_window
-                    self._sweep(self.fingerprints, partition, _fingerprints_expired, horizon)
+                    self._sweep(
+                        self.fingerprints,
+                        partition,
+                        _fingerprints_expired,
+                        horizon,
+                        window,
+                        pending,
+                    )
                 outcome = "forwarded" if decision.outcome.forwarded else decision.outcome.value
                 pending.done = self._counted("dedupe-cross-source", started, outcome)
                 await window.submit(pending)
@@ -343,7 +369,9 @@ class Stages:
                 partition = item.message.partition
                 if self.sweepers["watch"].due(partition):
                     horizon = self.watermark - self.watch_window
-                    self._sweep(self.watch_seen, partition, _watch_expired, horizon)
+                    self._sweep(
+                        self.watch_seen, partition, _watch_expired, horizon, window, pending
+                    )
                 pending.sends = [
                     await io.send(
                         self.enriched,
@@ -376,55 +404,41 @@ class Stages:
         pending: Pending,
     ) -> list[Event]:
         """Remember ``event`` under ``watch_key`` and return the hits it makes."""
-        is_alert = isinstance(event.payload, PoliceAlert)
         own, other = (
             (self.watch_alerts, self.watch_seen)
-            if is_alert
+            if isinstance(event.payload, PoliceAlert)
             else (self.watch_seen, self.watch_alerts)
         )
-        moment = event.envelope.ingest_time  # event time, as in dedupe
-        mine = load_entries(window.get(own, key))
-        record = record_key(event)
-        known = record in mine
-        erasure = event.envelope.operation is Operation.ERASURE
-        if erasure:
-            mine.pop(record, None)
-        else:
-            mine[record] = (moment, self.io.encode(event))
-        if not is_alert:  # customs records are kept for the window only
-            mine = {k: v for k, v in mine.items() if moment - v[0] <= self.watch_window}
-        window.set(pending, own, key, dump_entries(mine))
-        if known or erasure:
-            return []  # a record matches once, when it is first seen
-        hits = []
-        for seen_at, encoded in load_entries(window.get(other, key)).values():
-            if is_alert and moment - seen_at > self.watch_window:
-                continue
-            counterpart = self.io.read(_Message(encoded), check=False)
-            customs, alert = (counterpart, event) if is_alert else (event, counterpart)
-            direction = (
-                MatchDirection.ALERT_MATCHED_SEIZURE
-                if is_alert
-                else MatchDirection.SEIZURE_MATCHED_ALERT
-            )
-            hit = make_hit(customs, alert, watch_key, direction)
-            hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
+        after, hits = join(
+            event,
+            watch_key,
+            load_entries(window.get(own, key)),
+            lambda: load_entries(window.get(other, key)),
+            self.watch_window,
+            self.io.encode,
+            lambda encoded: self.io.read(_Message(encoded), check=False),
+        )
+        window.set(pending, own, key, dump_entries(after))
         return hits
 
     def _advance(self, event: Event) -> None:
         self.watermark = max(self.watermark, event.envelope.ingest_time)
 
-    def _sweep(
+    def _sweep(  # noqa: PLR0917 - where, what and how old, and the event it goes with
         self,
         table: TableT[bytes, bytes],
         partition: int,
         expired: Callable[[bytes, datetime], bool],
         horizon: datetime,
+        window: InFlight,
+        pending: Pending,
     ) -> None:
-        """Delete this partition's entries older than ``horizon`` (see pipelines.sweep)."""
-        stale = expired_keys(list(table.items()), partition, 12, lambda v: expired(v, horizon))
-        for key in stale:
-            del table[key]
+        """Delete this partition's entries older than ``horizon`` (see pipelines.sweep),
+        those still in flight included, in order with the updates before them: a delete
+        written ahead of an earlier update would be undone by it."""
+        entries = window.items(table)
+        for key in expired_keys(entries, partition, 12, lambda v: expired(v, horizon)):
+            window.set(pending, table, key, None)
 
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)

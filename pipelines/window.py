@@ -72,6 +72,17 @@ class InFlight:
             return table.get(key)
         return value  # type: ignore[return-value]
 
+    def items(self, table: TableT[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+        """The table's entries, counting updates still in flight."""
+        mine = id(table)
+        merged = {key: value for key, value in table.items() if (mine, key) not in self._overlay}
+        merged.update(
+            (key, value)
+            for (owner, key), value in self._overlay.items()
+            if owner == mine and value is not None
+        )
+        return list(merged.items())
+
     def set(
         self, pending: Pending, table: TableT[bytes, bytes], key: bytes, value: bytes | None
     ) -> None:
@@ -114,16 +125,16 @@ class InFlight:
     async def _confirm(self) -> None:
         while True:
             pending = await self._confirming.get()
-            if pending.sends:
-                await asyncio.gather(*pending.sends)
+            for send in pending.sends:  # already under way: awaited in turn, no task each
+                await send
             follow_up = await pending.follow_up() if pending.follow_up else ()
             await self._writing.put((pending, follow_up))
 
     async def _write(self) -> None:
         while True:
             pending, follow_up = await self._writing.get()
-            if follow_up:
-                await asyncio.gather(*follow_up)
+            for send in follow_up:
+                await send
             if pending.writes:
                 # Faust picks a table update's changelog partition from the event being
                 # processed; here that is the pending one, not whatever the stage reads now.

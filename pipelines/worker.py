@@ -19,4 +19,7 @@ def run_worker(settings: Settings, bootstrap: str | None = None) -> None:
     app = create_app(settings, bootstrap, registry=registry)
     serve(settings, registry)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    # Faust's terminal spinner turns every logger up to DEBUG (so that each record spins
+    # it): at any level but DEBUG that costs a log record per produced message, for nothing.
+    worker.spinner = None
     worker.execute_from_commandline()

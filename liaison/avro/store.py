@@ -75,7 +75,8 @@ def _load(directory: Path, name: str, release: str) -> SchemaVersion:
     canonical = to_parsing_canonical_form(schema)
     # fastavro gives the fingerprint as hex in wire order (little-endian).
     wire = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    parsed = parse_schema(schema, _write_hint=False)
+    # With its hint, fastavro knows it parsed and does not parse again on every call.
+    parsed = parse_schema(schema)
     return SchemaVersion(name, release, schema, parsed, canonical, wire)
 
 

@@ -18,6 +18,7 @@ timestamp to the partner record's timestamp.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
+from liaison.bench.profile import summarise
 from liaison.errors import LiaisonError, SerdeError
 from liaison.kafka.client import (
     KafkaProducer,
@@ -68,7 +70,13 @@ from liaison.synthetic.output import produce
 __all__ = ["BenchOptions", "run_bench"]
 
 FLOOR_OUT = "bench.floor-out"
+PROFILE = "liaison-worker.prof"
+WARM_UP = 200  # records offered and drained before the latency is measured
 PEER_DIR = Path(__file__).resolve().parents[2] / "bench" / "quix"
+
+
+class StalledError(LiaisonError):
+    """A system stopped making progress on the workload."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,9 @@ class BenchOptions:
     out_dir: Path = Path("bench-results")
     peer_python: Path | None = None  # the peer's virtual environment's python, if set up
     timeout_s: float = 1200.0
+    stall_s: float = 120.0  # a system whose lag does not shrink for this long has stalled
+    profile: bool = False  # one more single-worker pass, under cProfile, not timed
+    systems: tuple[str, ...] = ()  # only these (by name); all when empty
 
 
 @dataclass
@@ -91,6 +102,7 @@ class SystemResult:
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)
     state_bytes: int = 0
     deliveries: int = 0
+    records_written: int = 0  # every record it wrote, to any topic (changelogs included)
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_samples_ms: list[float] = field(default_factory=list)
 
@@ -137,15 +149,18 @@ class _Bench:
         self.broker, self.data_dir, self.out = broker, data_dir, out
         self.policy: RoutingPolicy = load_policy(settings.routing_policy or DEFAULT_POLICY)
         self.admin = make_admin(settings, bootstrap)
-        # No cross-source pairs: which of two systems' reports "stands" depends on which
-        # topic is read first, a race by design, and the systems must give identical answers.
-        mix = TrafficMix(cross_source=0.0)
+        # The systems must give identical answers, so no race by design: no cross-source
+        # pairs (which of two systems' reports stands depends on which topic is read first),
+        # and no amendment or erasure of a record the watchlist join can pair (whether a
+        # hit carries the old version or the new depends on which the join saw first).
+        mix = TrafficMix(cross_source=0.0, amend_watch_parties=False)
         self.workload = TrafficGenerator(seed=options.seed, mix=mix).take(options.events)
         self.partner_topics = sorted({p.topic for p in self.policy.partners})
+        self.described: dict[tuple[str, str], str] = {}
 
     # -- systems -------------------------------------------------------------
 
-    def _systems(self) -> list[_System]:
+    def _systems(self, *, everything: bool = False) -> list[_System]:
         ingest = [spec.name for spec in INGEST_TOPICS]
         internal = [PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH, PIPELINE_ENRICHED]
         first = [PIPELINE_VERSIONED.name, PIPELINE_OUTCOMES.name, DEAD_LETTER.name]
@@ -188,7 +203,8 @@ class _Bench:
                     self._start_peer,
                 )
             )
-        return systems
+        wanted = self.options.systems
+        return [s for s in systems if everything or not wanted or s.name in wanted]
 
     def _env(self, prefix: str, app_id: str) -> dict[str, str]:
         return {
@@ -233,9 +249,14 @@ class _Bench:
     def _start_workers(
         self, prefix: str, _bootstrap: str, logs: Path, app_id: str, count: int
     ) -> list[subprocess.Popen[bytes]]:
+        command = [sys.executable, "-m", "liaison", "worker"]
+        if prefix.startswith("bench-profile"):
+            self.options.out_dir.mkdir(parents=True, exist_ok=True)
+            profile = self.options.out_dir / PROFILE
+            command[1:1] = ["-m", "cProfile", "-o", str(profile.resolve())]
         return [
             self._spawn(
-                [sys.executable, "-m", "liaison", "worker"],
+                command,
                 {
                     **self._env(prefix, app_id),
                     env_name("state_dir"): str(self.data_dir / "state" / f"{app_id}-{n}"),
@@ -252,7 +273,8 @@ class _Bench:
         args = [str(python), str(PEER_DIR / "app.py"), "--bootstrap", bootstrap]
         args += ["--prefix", prefix, "--group", "bench-quix"]
         args += ["--state-dir", str(self.data_dir / "state" / "quix")]
-        return [self._spawn(args, self._env(prefix, "bench-quix"), logs / "quix.log")]
+        env = {**self._env(prefix, "bench-quix"), "PYTHONPATH": str(PEER_DIR.parents[1])}
+        return [self._spawn(args, env, logs / "quix.log")]
 
     # -- the run -------------------------------------------------------------
 
@@ -264,21 +286,70 @@ class _Bench:
         )
         results: dict[str, SystemResult] = {}
         deliveries: dict[str, frozenset[tuple[str, str]]] = {}
+        stalled: dict[str, str] = {}
         for system in self._systems():
-            result, made = self._throughput(system)
+            try:
+                result, made = self._throughput(system)
+            except StalledError as exc:
+                self.out(f"{system.name}: {exc}")
+                stalled[system.name] = str(exc)
+                continue
             results[system.name] = result
             if made is not None:
                 deliveries[system.name] = made
-        liaison = results["liaison-1-worker"]
-        rate = options.latency_rate or max(1.0, liaison.throughput / 2)
+        liaison = results.get("liaison-1-worker")
+        rate = options.latency_rate or max(
+            1.0, (liaison or next(iter(results.values()))).throughput / 2
+        )
         for system in self._systems():
-            if system.name == "liaison-2-workers":
+            if system.name == "liaison-2-workers" or system.name in stalled:
                 continue
             self._latency(system, rate, results[system.name])
         agreement = _agreement(deliveries)
+        self._explain(deliveries)
         report = _report(results, agreement, rate, options)
+        report["stalled"] = stalled
+        if options.profile:
+            report["profile"] = self._profile()
         self._write(report, results)
         return report
+
+    def _explain(self, deliveries: dict[str, frozenset[tuple[str, str]]]) -> None:
+        """Where a system's deliveries differ from Liaison's, what they are (a sample),
+        in ``deliveries-diff.json``."""
+        reference = deliveries.get("liaison-1-worker")
+        if reference is None:
+            return
+        diff = {
+            name: {
+                side: sorted(f"{t} {self.described.get((t, e), e)}" for t, e in pairs)[:100]
+                for side, pairs in (("missing", reference - made), ("extra", made - reference))
+            }
+            for name, made in deliveries.items()
+            if made != reference
+        }
+        self.options.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.options.out_dir / "deliveries-diff.json").write_text(json.dumps(diff, indent=2))
+
+    def _profile(self) -> dict[str, Any]:
+        """The single worker drains the workload once more under cProfile (which slows it:
+        this pass says where time goes, the measured one how fast)."""
+        prefix = "bench-profile."
+        self.out(f"\nliaison-1-worker under cProfile: {len(self.workload)} records...")
+        self._prepare(prefix)
+        self._preload(prefix, self.workload, rate=None)
+        system = next(s for s in self._systems(everything=True) if s.name == "liaison-1-worker")
+        processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
+        try:
+            self._wait_done(system, prefix, processes)
+        finally:
+            _stop(processes)
+        summary = summarise(self.options.out_dir / PROFILE, len(self.workload))
+        for part in summary["parts"]:
+            self.out(
+                f"  {part['part']:26} {part['share']:6.1%} {part['us_per_event']:9,.0f} µs/event"
+            )
+        return summary
 
     def _prepare(self, prefix: str) -> None:
         ensure_topics(
@@ -296,12 +367,18 @@ class _Bench:
         self, system: _System
     ) -> tuple[SystemResult, frozenset[tuple[str, str]] | None]:
         prefix = f"bench-{system.name}."
-        self.out(f"\n{system.name}: preloading {len(self.workload)} records...")
+        self.out(f"\n{system.name}: {len(self.workload)} records...")
         self._prepare(prefix)
-        self._preload(prefix, self.workload, rate=None)
-        processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
         result = SystemResult(system.name, len(self.workload))
+        if not system.needs_group:
+            self._preload(prefix, self.workload, rate=None)
+        processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
         try:
+            if system.needs_group:
+                # Every process in the group before the load arrives: a rebalance while
+                # records are in flight is start-up, not throughput (see README: Performance).
+                self._wait_ready(system, processes)
+                self._preload(prefix, self.workload, rate=None)
             self._wait_done(system, prefix, processes)
             result.peak_rss_bytes = {str(p.pid): _peak_rss(p.pid) for p in processes}
         finally:
@@ -311,6 +388,7 @@ class _Bench:
         result.seconds = max(1e-3, (max(last) - min(first)) / 1000)
         result.throughput = result.events / result.seconds
         result.state_bytes = self._state_bytes(prefix)
+        result.records_written = _records_written(self.bootstrap, prefix)
         made = None
         if system.name != "floor":
             made = self._deliveries(prefix)
@@ -318,6 +396,7 @@ class _Bench:
         rss = sum(result.peak_rss_bytes.values()) / 2**20
         self.out(
             f"{system.name}: {result.throughput:,.0f} records/s ({result.seconds:.1f} s), "
+            f"{result.records_written / result.events:.1f} records written per record, "
             f"peak RSS {rss:.0f} MiB, state {result.state_bytes / 2**20:.1f} MiB"
         )
         return result, made
@@ -325,23 +404,36 @@ class _Bench:
     def _latency(self, system: _System, rate: float, result: SystemResult) -> None:
         prefix = f"bench-latency-{system.name}."
         records = self.workload[: self.options.latency_events]
+        # A warm-up the latency does not count: a system that joined its group may still be
+        # restoring state or fetching metadata, which is start-up, not steady state.
+        warm_up = self.workload[-WARM_UP:] if len(self.workload) > len(records) + WARM_UP else []
         self.out(f"{system.name}: latency at {rate:,.0f} records/s for {len(records)} records...")
         self._prepare(prefix)
         processes = system.start(prefix, self.bootstrap, self.data_dir / "logs")
         try:
             self._wait_ready(system, processes)
+            if warm_up:
+                self._preload(prefix, warm_up, rate=rate)
+                self._wait_done(system, prefix, processes)
             self._preload(prefix, records, rate=rate)
             self._wait_done(system, prefix, processes)
         finally:
             _stop(processes)
-        sent = _created_by_event(self.bootstrap, [s.full_name(prefix) for s in INGEST_TOPICS])
+        measured = {str(r.event.envelope.event_id) for r in records if r.event is not None}
+        sent = {
+            event_id: stamp
+            for event_id, stamp in _created_by_event(
+                self.bootstrap, [s.full_name(prefix) for s in INGEST_TOPICS]
+            ).items()
+            if event_id in measured
+        }
         outputs = (
             [prefix + FLOOR_OUT]
             if system.name == "floor"
             else [prefix + t for t in self.partner_topics]
         )
         arrived = _arrivals(self.bootstrap, outputs)
-        samples = sorted(at - sent[eid] for eid, at in arrived if eid in sent)
+        samples = sorted(at - _sent_before(sent[eid], at) for eid, at in arrived if eid in sent)
         if not samples:
             raise LiaisonError(f"{system.name}: no deliveries to measure latency on")
         result.latency_samples_ms = [float(s) for s in samples]
@@ -364,7 +456,8 @@ class _Bench:
 
     def _wait_ready(self, system: _System, processes: list[subprocess.Popen[bytes]]) -> None:
         deadline = time.monotonic() + 180
-        while system.needs_group and not group_is_stable(self.admin, system.group):
+        members = len(processes)
+        while system.needs_group and not group_is_stable(self.admin, system.group, members=members):
             _check_alive(system, processes)
             if time.monotonic() > deadline:
                 raise LiaisonError(f"{system.name} did not join its group")
@@ -382,12 +475,21 @@ class _Bench:
         )
         deadline = time.monotonic() + self.options.timeout_s
         quiet = 0
+        least, progressed = None, time.monotonic()
         try:
             while quiet < 2:
                 _check_alive(system, processes)
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     raise LiaisonError(f"{system.name} did not finish in time")
                 behind = sum(r.messages for r in exporter.measure())
+                if least is None or behind < least:
+                    least, progressed = behind, now
+                elif now - progressed > self.options.stall_s:
+                    raise StalledError(
+                        f"{system.name} stalled: {behind} records behind, no progress "
+                        f"for {self.options.stall_s:.0f} s"
+                    )
                 quiet = quiet + 1 if behind == 0 else 0
                 time.sleep(1.0)
         finally:
@@ -399,17 +501,27 @@ class _Bench:
         for message in _read_all(self.bootstrap, [prefix + t for t in self.partner_topics]):
             event = codec.decode(message.value() or b"")
             topic = (message.topic() or "").removeprefix(prefix)
-            made.add((topic, str(event["envelope"]["event_id"])))
+            envelope = event["envelope"]
+            delivery = (topic, str(envelope["event_id"]))
+            made.add(delivery)
+            # What each delivery is, should two systems disagree about it.
+            self.described[delivery] = (
+                f"{envelope['source_system']}:{envelope['source_record_id']} "
+                f"v{envelope['version']} {envelope['operation']}"
+            )
         return frozenset(made)
 
     def _state_bytes(self, prefix: str) -> int:
+        """The state the system keeps: the records of its changelog topics (their log
+        segments on the broker's disk) and its local store, if it has one."""
         storage = self.broker.storage_dir
-        total = 0
-        for folder in storage.glob(f"{prefix}state.*"):
-            total += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        folders = list(storage.glob(f"{prefix}state.*"))
+        # Quix Streams names its changelogs after the group and the input topic.
+        folders += storage.glob(f"changelog__*--{prefix}*")
+        total = sum(f.stat().st_size for folder in folders for f in folder.glob("*.log"))
         peer_state = self.data_dir / "state" / "quix"
-        if prefix.startswith("bench-quix") and peer_state.exists():
-            total += sum(f.stat().st_size for f in peer_state.rglob("*") if f.is_file())
+        if "quix" in prefix and peer_state.exists():
+            total += sum(f.stat().st_blocks * 512 for f in peer_state.rglob("*") if f.is_file())
         return total
 
     def _write(self, report: dict[str, Any], results: dict[str, SystemResult]) -> None:
@@ -464,6 +576,27 @@ def _read_all(bootstrap: str, topics: Iterable[str]) -> Iterable[Message]:
         consumer.close()
 
 
+def _records_written(bootstrap: str, prefix: str) -> int:
+    """Records in every topic of this run but its ingest topics (its own and Quix
+    Streams' changelogs included)."""
+    ingest = {spec.full_name(prefix) for spec in INGEST_TOPICS}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-counter"})
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+        total = 0
+        for name, topic in topics.items():
+            if name in ingest or not (name.startswith(prefix) or f"--{prefix}" in name):
+                continue
+            for partition in topic.partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10
+                )
+                total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
 def _timestamps(bootstrap: str, topics: list[str]) -> list[int]:
     stamps = [m.timestamp()[1] for m in _read_all(bootstrap, topics)]
     if not stamps:
@@ -471,18 +604,26 @@ def _timestamps(bootstrap: str, topics: list[str]) -> list[int]:
     return stamps
 
 
-def _created_by_event(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    """Each event id's first ingest record's timestamp."""
+def _created_by_event(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    """Each event id's ingest records' timestamps, in order (a replay sends one again)."""
     codec = AvroCodec(EVENT)
-    first: dict[str, int] = {}
+    sent: dict[str, list[int]] = {}
     for message in _read_all(bootstrap, topics):
         try:
             event_id = str(codec.decode(message.value() or b"")["envelope"]["event_id"])
         except SerdeError:
             continue
-        stamp = message.timestamp()[1]
-        first[event_id] = min(first.get(event_id, stamp), stamp)
-    return first
+        sent.setdefault(event_id, []).append(message.timestamp()[1])
+    for stamps in sent.values():
+        stamps.sort()
+    return sent
+
+
+def _sent_before(stamps: list[int], arrived: int) -> int:
+    """The send an arrival answers: the last one before it (a copy of a replay is as new
+    as the replay), or the first if the clocks disagree."""
+    index = bisect.bisect_right(stamps, arrived) - 1
+    return stamps[max(index, 0)]
 
 
 def _arrivals(bootstrap: str, topics: list[str]) -> list[tuple[str, int]]:
@@ -535,7 +676,9 @@ def _percentile(ordered: Sequence[float], pct: float) -> float:
 
 
 def _agreement(deliveries: dict[str, frozenset[tuple[str, str]]]) -> dict[str, Any]:
-    reference = deliveries.get("liaison-1-worker", frozenset())
+    reference = deliveries.get("liaison-1-worker")
+    if reference is None:
+        return {}  # nothing to compare with
     return {
         name: {
             "deliveries": len(made),
@@ -572,16 +715,22 @@ def _report(
     rate: float,
     options: BenchOptions,
 ) -> dict[str, Any]:
-    floor, liaison = results["floor"], results["liaison-1-worker"]
-    peer = results.get("quix-streams")
-    ratios: dict[str, float | None] = {
-        "throughput_liaison_over_floor": liaison.throughput / floor.throughput,
-        "p99_liaison_over_floor": liaison.latency_ms["p99"] / max(floor.latency_ms["p99"], 1e-9),
-        "throughput_liaison_over_peer": liaison.throughput / peer.throughput if peer else None,
-        "p99_liaison_over_peer": liaison.latency_ms["p99"] / max(peer.latency_ms["p99"], 1e-9)
-        if peer
-        else None,
-        "throughput_2_workers_over_1": results["liaison-2-workers"].throughput / liaison.throughput,
+    def ratio(name: str, figure: str, other: str = "liaison-1-worker") -> float | None:
+        mine, theirs = results.get(other), results.get(name)
+        if mine is None or theirs is None:
+            return None
+        if figure == "throughput":
+            return mine.throughput / theirs.throughput
+        return mine.latency_ms["p99"] / max(theirs.latency_ms["p99"], 1e-9)
+
+    ratios = {
+        "throughput_liaison_over_floor": ratio("floor", "throughput"),
+        "p99_liaison_over_floor": ratio("floor", "p99"),
+        "throughput_liaison_over_peer": ratio("quix-streams", "throughput"),
+        "p99_liaison_over_peer": ratio("quix-streams", "p99"),
+        "throughput_2_workers_over_1": ratio(
+            "liaison-1-worker", "throughput", other="liaison-2-workers"
+        ),
     }
     systems = {}
     for name, result in results.items():

@@ -84,13 +84,16 @@ def admin_result(future: Future[T], timeout_s: float = 30.0) -> T:
     return future.result()
 
 
-def group_is_stable(admin: AdminClient, group_id: str, timeout_s: float = 5.0) -> bool:
-    """Whether ``group_id`` has members and has finished assigning partitions to them."""
+def group_is_stable(
+    admin: AdminClient, group_id: str, timeout_s: float = 5.0, members: int = 1
+) -> bool:
+    """Whether ``group_id`` has (at least ``members``) members and has finished assigning
+    partitions to them."""
     future = admin.describe_consumer_groups([group_id], request_timeout=timeout_s)[group_id]
     if future.exception(timeout=timeout_s + 1) is not None:
         return False
     group = future.result()
-    return bool(group.members) and group.state == ConsumerGroupState.STABLE
+    return len(group.members) >= max(members, 1) and group.state == ConsumerGroupState.STABLE
 
 
 def _common(settings: Settings, bootstrap: str | None) -> KafkaConfig:

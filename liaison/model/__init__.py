@@ -104,8 +104,15 @@ def _converters(hint: Any) -> tuple[Convert, Convert]:
     if _is_record(hint):
         return _record_to(hint), _record_from(hint)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return (lambda v: v.value), hint
+        return (lambda v: v.value), _enum_from(hint)
     return _identity, _identity
+
+
+def _enum_from(enum: type[StrEnum]) -> Convert:
+    """The member for a value: a dictionary lookup (calling the enum class is slow), the
+    class itself deciding (and raising ValueError) for anything else."""
+    members = {member.value: member for member in enum}
+    return lambda value: members.get(value) or enum(value)
 
 
 def _union_converters(members: tuple[type, ...]) -> tuple[Convert, Convert]:

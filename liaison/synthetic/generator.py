@@ -109,10 +109,17 @@ class TrafficMix:
     # Among base reports: the share of police alerts and of CIS+ records.
     alerts: float = 0.15
     cis_records: float = 0.25
+    # Whether amendments and erasures may touch the records of a watchlist match: police
+    # alerts, and the customs records a match is made for. Off, a change to either side
+    # never races the match it takes part in, so the hits do not depend on processing
+    # order (what a benchmark comparing implementations needs).
+    amend_watch_parties: bool = True
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
+            if isinstance(value, bool):
+                continue
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"share {item.name} must be between 0 and 1")
         if self.cross_source + self.stale >= 0.5 or self.derived_total() > 0.9:
@@ -163,6 +170,13 @@ _NOT_REFERRED_TO = {Label.INVALID_VALUES, Label.MALFORMED_BYTES, Label.STALE, La
 _PARTNERS = ("EUROPOL", "INTERPOL", "OLAF", "WCO-RILO-WE", "NL-POLICE", "BE-CUSTOMS", "DE-BKA")
 
 
+Key = tuple[SourceSystem, str]
+
+
+def _key(event: Event) -> Key:
+    return (event.envelope.source_system, event.envelope.source_record_id)
+
+
 @dataclass
 class _History:
     """What has been sent, so that derived records can refer back to it."""
@@ -170,7 +184,12 @@ class _History:
     latest: dict[tuple[SourceSystem, str], Event] = field(default_factory=dict)
     sent: deque[SyntheticRecord] = field(default_factory=lambda: deque(maxlen=5000))
     watched: deque[WatchedItem] = field(default_factory=lambda: deque(maxlen=500))
-    seen_conveyances: deque[WatchedItem] = field(default_factory=lambda: deque(maxlen=500))
+    # Identifiers seized, with the record that carried them.
+    seen_conveyances: deque[tuple[WatchedItem, Key]] = field(
+        default_factory=lambda: deque(maxlen=500)
+    )
+    paired: set[Key] = field(default_factory=set)  # records a match was made for
+    changed: set[Key] = field(default_factory=set)  # records amended or erased
     pending: deque[tuple[int, SyntheticRecord]] = field(default_factory=deque)
 
 
@@ -231,7 +250,7 @@ class TrafficGenerator:
             history.sent.append(record)
             conveyance = getattr(record.event.payload, "conveyance", None)
             if conveyance is not None:  # police may later raise an alert on it
-                self._remember_conveyance(conveyance)
+                self._remember_conveyance(conveyance, _key(record.event))
         return record
 
     def _draw(self) -> SyntheticRecord:
@@ -298,8 +317,16 @@ class TrafficGenerator:
             e
             for e in self._history.latest.values()
             if e.envelope.operation is not Operation.ERASURE
+            and (
+                self.mix.amend_watch_parties
+                or not (isinstance(e.payload, PoliceAlert) or _key(e) in self._history.paired)
+            )
         ]
-        return self.rng.choice(live) if live else None
+        if not live:
+            return None
+        picked = self.rng.choice(live)
+        self._history.changed.add(_key(picked))
+        return picked
 
     def _amendment(self) -> SyntheticRecord | None:
         previous = self._pick_latest()
@@ -335,12 +362,21 @@ class TrafficGenerator:
         seizure = dataclasses.replace(
             seizure, conveyance=_conveyance_with(seizure.conveyance, item)
         )
-        return self._emit(Label.WATCHLIST_SEIZURE, Event(envelope=envelope, payload=seizure))
+        event = Event(envelope=envelope, payload=seizure)
+        self._history.paired.add(_key(event))
+        return self._emit(Label.WATCHLIST_SEIZURE, event)
 
     def _alert_on_seen(self) -> SyntheticRecord | None:
-        if not self._history.seen_conveyances:
+        history = self._history
+        seen = [
+            (item, key)
+            for item, key in history.seen_conveyances
+            if self.mix.amend_watch_parties or key not in history.changed
+        ]
+        if not seen:
             return None
-        item = self.rng.choice(self._history.seen_conveyances)
+        item, key = self.rng.choice(seen)
+        history.paired.add(key)
         alert = self._alert(item=item)
         return self._emit(Label.ALERT_ON_SEEN, alert)
 
@@ -509,12 +545,13 @@ class TrafficGenerator:
         route = Route(origin_country=origin, destination_country=country)
         return mode, conveyance, Place(unlocode=unlocode), route, country
 
-    def _remember_conveyance(self, conveyance: Conveyance) -> None:
+    def _remember_conveyance(self, conveyance: Conveyance, key: Key) -> None:
         seen = self._history.seen_conveyances
         if conveyance.vin:
-            seen.append(WatchedItem(kind=IdentifierKind.VIN, identifier=conveyance.vin))
+            seen.append((WatchedItem(kind=IdentifierKind.VIN, identifier=conveyance.vin), key))
         for number in conveyance.container_numbers:
-            seen.append(WatchedItem(kind=IdentifierKind.CONTAINER_NUMBER, identifier=number))
+            item = WatchedItem(kind=IdentifierKind.CONTAINER_NUMBER, identifier=number)
+            seen.append((item, key))
 
     def _seizure(self) -> Event:
         envelope, seizure = self._seizure_parts()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 
 from liaison.identity import event_id_for
@@ -95,12 +96,22 @@ def customs_keys(event: Event) -> set[WatchKey]:
     return keys
 
 
+_HIT_NAMESPACE = uuid.UUID("5b0f3d52-94c1-5e7a-8a2b-6c4d1e9f7a30")
+
+
+def _record(event: Event) -> str:
+    return f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
+
+
 def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirection) -> Event:
     """The watchlist-hit event for one match. It takes the alert's handling conditions
     (police data sets the stricter terms) and is reported by Liaison itself."""
     if not isinstance(alert.payload, PoliceAlert):
         raise TypeError("the second event must be a police alert")
-    record_id = f"HIT:{customs.envelope.event_id}:{alert.envelope.event_id}:{key.kind.value}"
+    # A hit is about two records, not two versions of them: named by the records, it keeps
+    # its identity whichever versions met first (an amendment does not make a second hit).
+    pair = f"{_record(customs)}:{_record(alert)}"
+    record_id = f"HIT:{uuid.uuid5(_HIT_NAMESPACE, pair)}:{key.kind.value}"
     newer = max(customs.envelope.ingest_time, alert.envelope.ingest_time)
     envelope = Envelope(
         event_id=event_id_for(SourceSystem.LIAISON, record_id, 1),

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import typing
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from liaison.avro.store import SCHEMA_DIR
-from liaison.model import avro_name
+from liaison.model import avro_name, hints
 from liaison.model.common import (
     DataSubjectCategory,
     Event,
@@ -205,6 +206,8 @@ def _strip(
         return value
     if isinstance(value, Person):
         return value  # a person who got this far is one the recipient may receive
+    if not _may_hold_personal(type(value)):
+        return value
     marked = _pii_fields().get(avro_name(type(value)), frozenset())
     changes: dict[str, Any] = {}
     for item in fields(value):
@@ -220,6 +223,34 @@ def _strip(
         if inner is not current:
             changes[item.name] = inner
     return dataclasses.replace(value, **changes) if changes else value
+
+
+@functools.cache
+def _may_hold_personal(cls: type) -> bool:
+    """Whether a record of this type has a field marked "pii", itself or in any record it
+    can contain: the walk skips every other record whole."""
+    seen: set[type] = set()
+
+    def holds(record: type) -> bool:
+        if record in seen:
+            return False  # already being answered higher up
+        seen.add(record)
+        if record is Person or _pii_fields().get(avro_name(record)):
+            return True
+        return any(holds(inner) for inner in _records_in(list(hints(record).values())))
+
+    return holds(cls)
+
+
+def _records_in(types_: list[Any]) -> list[type]:
+    """The record types a field of these types can hold (through unions and tuples)."""
+    found: list[type] = []
+    for hint in types_:
+        if isinstance(hint, type) and is_dataclass(hint):
+            found.append(hint)
+        else:
+            found.extend(_records_in(list(typing.get_args(hint))))
+    return found
 
 
 def _allowed_persons(value: Any, allowed: frozenset[DataSubjectCategory]) -> Any:

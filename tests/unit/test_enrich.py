@@ -1,11 +1,15 @@
 import dataclasses
+import functools
+import uuid
 from collections import defaultdict
+from datetime import timedelta
 
 from liaison.model.common import DataSubjectCategory, SourceSystem
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.synthetic.generator import Label, TrafficGenerator
 from pipelines.enrich.enrich import enrich, risk
+from pipelines.enrich.join import Entries, join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
 from tests.samples import realistic_seizure
 
@@ -131,3 +135,86 @@ def test_generated_matches_are_found_in_both_directions():
     assert found[Label.ALERT_ON_SEEN] == made[Label.ALERT_ON_SEEN]
     # Ordinary reports almost never collide by chance.
     assert found[Label.SEIZURE] <= made[Label.SEIZURE] * 0.01
+
+
+def _at(event, moment, **envelope):
+    return dataclasses.replace(
+        event, envelope=dataclasses.replace(event.envelope, ingest_time=moment, **envelope)
+    )
+
+
+def _both_orders(customs, alert, window):
+    """The hits of the pair when the customs record comes first, and when the alert does."""
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    codec = {}
+
+    def encode(event):
+        codec[str(event.envelope.event_id)] = event
+        return str(event.envelope.event_id).encode()
+
+    def decode(data):
+        return codec[data.decode()]
+
+    hits = []
+    for first, second in ((customs, alert), (alert, customs)):
+        sides: dict[bool, Entries] = {True: {}, False: {}}
+        found = []
+        for probe in (first, second):
+            is_alert = isinstance(probe.payload, PoliceAlert)
+            other = sides[not is_alert]
+            after, made = join(
+                probe, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+            )
+            sides[is_alert] = after
+            payloads = [h.payload for h in made if isinstance(h.payload, WatchlistHit)]
+            assert len(payloads) == len(made)
+            found += [(p.customs_event_id, p.alert_event_id) for p in payloads]
+        hits.append(found)
+    return hits
+
+
+def test_a_pair_matches_by_event_time_whichever_the_stage_sees_first():
+    window = timedelta(days=30)
+    seizure = realistic_seizure()
+    t0 = seizure.envelope.ingest_time
+    alert = _alert_on(IdentifierKind.IMO_NUMBER, "9321483")
+    alert = dataclasses.replace(
+        alert,
+        envelope=dataclasses.replace(
+            alert.envelope,
+            event_id=uuid.uuid4(),
+            source_system=SourceSystem.POLICE,
+            source_record_id="DE-SMV-1",
+        ),
+    )
+    ids = (seizure.envelope.event_id, alert.envelope.event_id)
+    cases = {
+        # An alert standing for a year when the seizure happens: a hit.
+        "alert long before": (_at(seizure, t0), _at(alert, t0 - timedelta(days=365)), [ids]),
+        # An alert raised within the window after the seizure: the look-back finds it.
+        "alert soon after": (_at(seizure, t0), _at(alert, t0 + timedelta(days=29)), [ids]),
+        # An alert raised after the window: no hit, in either order.
+        "alert too late": (_at(seizure, t0), _at(alert, t0 + timedelta(days=31)), []),
+    }
+    for name, (customs, on_watch, expected) in cases.items():
+        customs_first, alert_first = _both_orders(customs, on_watch, window)
+        assert customs_first == alert_first == expected, name
+
+
+def test_a_hit_is_named_by_the_two_records_not_by_their_versions():
+    seizure = realistic_seizure()
+    alert = _alert_on(IdentifierKind.IMO_NUMBER, "9321483")
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    amended = dataclasses.replace(
+        alert, envelope=dataclasses.replace(alert.envelope, event_id=uuid.uuid4(), version=2)
+    )
+    other = dataclasses.replace(
+        alert, envelope=dataclasses.replace(alert.envelope, source_record_id="DE-SMV-2")
+    )
+    first = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    again = make_hit(seizure, amended, key, MatchDirection.ALERT_MATCHED_SEIZURE)
+    assert again.envelope.event_id == first.envelope.event_id
+    assert isinstance(again.payload, WatchlistHit)
+    assert again.payload.alert_event_id == amended.envelope.event_id  # which version met
+    elsewhere = make_hit(seizure, other, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    assert elsewhere.envelope.event_id != first.envelope.event_id

@@ -8,6 +8,7 @@ from liaison.errors import SerdeError
 from liaison.model import from_avro
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.customs import CisRecord, QuantityUnit, Seizure
+from liaison.model.police import PoliceAlert
 from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
 from liaison.validation import validate
 
@@ -159,3 +160,39 @@ def test_derived_records_reuse_the_key_of_their_record(records):
     for index, record in enumerate(records):
         if record.label in derived:
             assert first_seen.get(record.key, len(records)) < index, record.label
+
+
+def test_without_watch_party_changes_no_match_races_an_amendment():
+    """With amend_watch_parties off, no alert is ever amended or erased, and no customs
+    record that a match was made for is changed, before or after the match."""
+    mix = TrafficMix(cross_source=0.0, amend_watch_parties=False)
+    records = TrafficGenerator(seed=5, mix=mix).take(6000)
+    changed = {Label.AMENDMENT, Label.ERASURE, Label.STALE}
+    seizures = {r.key for r in records if r.label is Label.WATCHLIST_SEIZURE}
+    seen_identifiers: dict[str, bytes] = {}
+    paired: set[bytes] = set(seizures)
+    for record in records:
+        event = record.event
+        if event is None:
+            continue
+        payload = event.payload
+        if isinstance(payload, PoliceAlert):
+            if record.label is Label.ALERT_ON_SEEN:
+                paired |= {seen_identifiers[i.identifier] for i in payload.items}
+            continue
+        conveyance = getattr(payload, "conveyance", None)
+        if conveyance is not None and record.label not in changed:
+            for identifier in (conveyance.vin, *conveyance.container_numbers):
+                if identifier:
+                    seen_identifiers.setdefault(identifier, record.key)
+    amended = [r for r in records if r.label in changed]
+    assert amended, "amendments still happen, to other records"
+    assert not any(isinstance(r.event.payload, PoliceAlert) for r in amended if r.event)
+    assert not {r.key for r in amended} & paired
+    # By default alerts are amended like anything else.
+    default = TrafficGenerator(seed=5, mix=TrafficMix(cross_source=0.0)).take(6000)
+    assert any(
+        isinstance(r.event.payload, PoliceAlert)
+        for r in default
+        if r.label in changed and r.event is not None
+    )

@@ -1,0 +1,68 @@
+"""The watchlist join's decision for one probe, apart from any framework.
+
+A probe is an event (a police alert or a customs record) under one of its identifiers. Each
+side keeps, per identifier, the records it has seen (when, and the encoded event). A probe
+updates its own side and, the first time its record is seen, matches the other side's
+records. An alert and a customs record match when the alert was raised no later than the
+watch window after the customs record (an alert stands until erased; a new alert looks
+back over the window). The rule reads event times only, so the answer does not depend on
+which of the two the stage happens to see first: a replay, a second worker or another
+implementation decides the same pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from liaison.model.common import Event, Operation
+from liaison.model.exchange import MatchDirection
+from liaison.model.police import PoliceAlert
+from pipelines.dedupe.decide import record_key
+from pipelines.enrich.enrich import enrich
+from pipelines.enrich.watchlist import WatchKey, make_hit
+
+__all__ = ["Entries", "join"]
+
+Entries = dict[str, tuple[datetime, bytes]]  # source record -> (seen at, encoded event)
+
+
+def join(  # noqa: PLR0917 - the probe, both sides and the codec
+    event: Event,
+    key: WatchKey,
+    mine: Entries,
+    others: Callable[[], Entries],
+    window: timedelta,
+    encode: Callable[[Event], bytes],
+    decode: Callable[[bytes], Event],
+) -> tuple[Entries, list[Event]]:
+    """This side's entries after ``event``, and the hits it makes. ``others`` reads the other
+    side's entries, only when there is something to match."""
+    is_alert = isinstance(event.payload, PoliceAlert)
+    moment = event.envelope.ingest_time  # event time: a replay decides as it did
+    record = record_key(event)
+    known = record in mine
+    erasure = event.envelope.operation is Operation.ERASURE
+    after = dict(mine)
+    if erasure:
+        after.pop(record, None)
+    else:
+        after[record] = (moment, encode(event))
+    if not is_alert:  # customs records are kept for the window only
+        after = {k: v for k, v in after.items() if moment - v[0] <= window}
+    if known or erasure:
+        return after, []  # a record matches once, when it is first seen
+    direction = (
+        MatchDirection.ALERT_MATCHED_SEIZURE if is_alert else MatchDirection.SEIZURE_MATCHED_ALERT
+    )
+    hits = []
+    for seen_at, encoded in others().values():
+        raised, customs_at = (moment, seen_at) if is_alert else (seen_at, moment)
+        if raised - customs_at > window:
+            continue  # the alert came too long after the customs record
+        counterpart = decode(encoded)
+        customs, alert = (counterpart, event) if is_alert else (event, counterpart)
+        hit = make_hit(customs, alert, key, direction)
+        hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
+    return after, hits
