@@ -51,7 +51,9 @@ def run_floor(
     consumer.subscribe(topics)
     try:
         while not stop.is_set():
-            for message in consumer.consume(500, timeout=0.5):
+            # A short wait: consume() holds a batch until it is full or the wait is over,
+            # which under a light load would be latency the loop adds itself.
+            for message in consumer.consume(500, timeout=0.01):
                 if message.error() is not None:
                     continue
                 raw = message.value() or b""

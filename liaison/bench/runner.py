@@ -128,9 +128,10 @@ def run_bench(
     out("Starting Kafka...")
     info = broker.start()
     try:
-        bench = _Bench(settings, options, info.bootstrap_servers, broker, data_dir, out)
-        return bench.run()
+        return _Bench(settings, options, info.bootstrap_servers, broker, data_dir, out).run()
     finally:
+        # The run's clients are gone by now: librdkafka can hang destroying a client
+        # whose broker has already stopped.
         out("Stopping Kafka...")
         broker.stop()
 
@@ -279,6 +280,12 @@ class _Bench:
     # -- the run -------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        finally:
+            del self.admin  # destroyed now, while the broker is still up
+
+    def _run(self) -> dict[str, Any]:
         options = self.options
         self.out(
             f"Workload: {options.events} generated records (seed {options.seed}), "
