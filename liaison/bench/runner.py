@@ -806,8 +806,10 @@ def _chart(results: dict[str, SystemResult], path: Path) -> Path | None:
         return None
     names = list(results)
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    left.barh(names, [results[n].throughput for n in names], color="#3b6ea5")
-    left.set_xlabel("records per second (drain of a preloaded workload)")
+    bars = left.barh(names, [results[n].throughput for n in names], color="#3b6ea5")
+    left.bar_label(bars, fmt="{:,.0f}", padding=3)
+    left.set_xscale("log")
+    left.set_xlabel("records per second, log scale (drain of a preloaded workload)")
     left.set_title("Throughput")
     left.invert_yaxis()
     measured = [n for n in names if results[n].latency_samples_ms]
