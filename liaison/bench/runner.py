@@ -815,7 +815,7 @@ def _chart(results: dict[str, SystemResult], path: Path) -> Path | None:
     measured = [n for n in names if results[n].latency_samples_ms]
     right.boxplot(
         [results[n].latency_samples_ms for n in measured],
-        vert=False,
+        orientation="horizontal",
         tick_labels=measured,
         whis=(1, 99),
         showfliers=False,
