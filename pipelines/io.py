@@ -9,7 +9,6 @@ the worker, loudly.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
@@ -18,25 +17,15 @@ from faust.types import EventT, StreamT, TopicT
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT, PIPELINE_OUTCOME
-from liaison.errors import MappingError, SerdeError
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.kafka.topics import PIPELINE_OUTCOMES
-from liaison.model import from_avro, to_avro
+from liaison.model import to_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter, Header, PipelineOutcome
 from liaison.settings import Settings
-from liaison.timestamps import utc_now
-from liaison.validation import validate
+from pipelines import records
+from pipelines.records import BadEventError, read_event
 
 __all__ = ["BadEventError", "StageIO"]
-
-# Dead-letter ids are derived from where the record was, so a replayed failure
-# keeps its id.
-_DEAD_LETTER_NAMESPACE = uuid.UUID("0d3c1f8e-2b47-5a6c-8d9e-7f1a2b3c4d5e")
-
-
-class BadEventError(Exception):
-    """An input that is not a valid event: it goes to the dead-letter topic."""
 
 
 class StageIO:
@@ -57,15 +46,7 @@ class StageIO:
 
     def read(self, message: Any, *, check: bool = True) -> Event:
         """The event in a message; BadEventError with the reason when it cannot be used."""
-        try:
-            event = from_avro(Event, self.events.decode(message.value))
-        except (SerdeError, MappingError, ValueError, TypeError, KeyError) as exc:
-            raise BadEventError(f"{type(exc).__name__}: {exc}") from None
-        if check:
-            problems = validate(event)
-            if problems:
-                raise BadEventError("ValidationError: " + "; ".join(map(str, problems)))
-        return event
+        return read_event(self.events, message.value, check=check)
 
     def encode(self, event: Event) -> bytes:
         return self.events.encode(to_avro(event))
@@ -82,24 +63,8 @@ class StageIO:
         message = event.message
         raw = message.headers
         pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw or ())
-        error_class, _, error_message = reason.partition(": ")
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(
-                _DEAD_LETTER_NAMESPACE, f"{message.topic}:{message.partition}:{message.offset}"
-            ),
-            original_value=message.value or b"",
-            original_key=message.key,
-            original_headers=tuple(
-                Header(key=str(k), value=v if isinstance(v, bytes) else None) for k, v in pairs
-            ),
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            stage=stage,
-            error_class=error_class or "Error",
-            error_message=error_message or reason,
-            failed_at=utc_now(),
-        )
+        place = (message.topic, message.partition, message.offset)
+        letter = records.dead_letter(message.value, message.key, pairs, place, stage, reason)
         value = self._dead_letters.encode(to_avro(letter))
         await (await self.send(self.dead_letter_topic, message.key or b"", value))
 
@@ -115,29 +80,10 @@ class StageIO:
     ) -> Awaitable[Any]:
         """Record that ``event`` went no further, and why. ``source`` is the input message
         when the event has no lineage yet (the first stage)."""
-        envelope = event.envelope
-        lineage = envelope.lineage
-        origin = (
-            (source.topic, source.partition, source.offset)
-            if source is not None
-            else (lineage.source_topic, lineage.source_partition, lineage.source_offset)
-        )
-        record = PipelineOutcome(
-            event_id=envelope.event_id,
-            source_system=envelope.source_system,
-            source_record_id=envelope.source_record_id,
-            version=envelope.version,
-            stage=stage,
-            outcome=outcome,
-            reason=reason,
-            related_event_id=uuid.UUID(related) if related else None,
-            source_topic=origin[0],
-            source_partition=origin[1],
-            source_offset=origin[2],
-            decided_at=utc_now(),
-        )
-        key = f"{envelope.source_system.value}:{envelope.source_record_id}".encode()
-        return await self.send(self.outcome_topic, key, self._outcomes.encode(to_avro(record)))
+        origin = (source.topic, source.partition, source.offset) if source is not None else None
+        record = records.outcome(event, stage, outcome, reason, related, origin)
+        value = self._outcomes.encode(to_avro(record))
+        return await self.send(self.outcome_topic, records.outcome_key(event), value)
 
 
 def manual(stream: StreamT[bytes]) -> faust.Stream[bytes]:

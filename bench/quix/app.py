@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -29,7 +28,6 @@ from quixstreams.models.serializers import Serializer
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
-from liaison.errors import MappingError, SerdeError
 from liaison.kafka.topics import (
     AUDIT,
     INGEST_TOPICS,
@@ -40,19 +38,19 @@ from liaison.kafka.topics import (
     PIPELINE_WATCH,
 )
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.model import from_avro, to_avro
+from liaison.model import to_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter, PipelineOutcome
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.settings import Settings, load_settings
 from liaison.timestamps import utc_now
-from liaison.validation import validate
+from pipelines import records
 from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
+from pipelines.records import BadEventError, read_event
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import route_decision
 from pipelines.state import (
@@ -66,8 +64,6 @@ from pipelines.state import (
     load_record_state,
 )
 
-_DEAD_LETTER_NAMESPACE = uuid.UUID("0d3c1f8e-2b47-5a6c-8d9e-7f1a2b3c4d5e")
-
 
 class Out(NamedTuple):
     """One record a stage produces."""
@@ -80,10 +76,6 @@ class Out(NamedTuple):
 class _OutValue(Serializer):
     def __call__(self, value: Out, ctx: Any) -> bytes:
         return value.value
-
-
-class BadEventError(Exception):
-    pass
 
 
 class Peer:
@@ -101,60 +93,24 @@ class Peer:
     # -- shared ---------------------------------------------------------------
 
     def read(self, value: bytes, *, check: bool = False) -> Event:
-        try:
-            event = from_avro(Event, self.events.decode(value))
-        except (SerdeError, MappingError, ValueError, TypeError, KeyError) as exc:
-            raise BadEventError(f"{type(exc).__name__}: {exc}") from None
-        if check:
-            problems = validate(event)
-            if problems:
-                raise BadEventError("ValidationError: " + "; ".join(map(str, problems)))
-        return event
+        return read_event(self.events, value, check=check)
 
     def encode(self, event: Event) -> bytes:
         return self.events.encode(to_avro(event))
 
     def dead_letter(self, value: bytes, key: bytes | None, stage: str, reason: str) -> Out:
         context = message_context()
-        error_class, _, error_message = reason.partition(": ")
-        where = f"{context.topic}:{context.partition}:{context.offset}"
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(_DEAD_LETTER_NAMESPACE, where),
-            original_value=value or b"",
-            original_key=key,
-            original_headers=(),
-            source_topic=context.topic,
-            source_partition=context.partition,
-            source_offset=context.offset,
-            stage=stage,
-            error_class=error_class or "Error",
-            error_message=error_message or reason,
-            failed_at=utc_now(),
-        )
+        place = (context.topic, context.partition, context.offset)
+        letter = records.dead_letter(value, key, (), place, stage, reason)
         encoded = self.dead_letters.encode(to_avro(letter))
         return Out(DEAD_LETTER_TOPIC.name, key or b"", encoded)
 
     def outcome(
         self, event: Event, stage: str, outcome: str, reason: str, related: str | None = None
     ) -> Out:
-        envelope = event.envelope
-        lineage = envelope.lineage
-        record = PipelineOutcome(
-            event_id=envelope.event_id,
-            source_system=envelope.source_system,
-            source_record_id=envelope.source_record_id,
-            version=envelope.version,
-            stage=stage,
-            outcome=outcome,
-            reason=reason,
-            related_event_id=uuid.UUID(related) if related else None,
-            source_topic=lineage.source_topic,
-            source_partition=lineage.source_partition,
-            source_offset=lineage.source_offset,
-            decided_at=utc_now(),
-        )
-        key = f"{envelope.source_system.value}:{envelope.source_record_id}".encode()
-        return Out(PIPELINE_OUTCOMES.name, key, self.outcomes.encode(to_avro(record)))
+        record = records.outcome(event, stage, outcome, reason, related)
+        value = self.outcomes.encode(to_avro(record))
+        return Out(PIPELINE_OUTCOMES.name, records.outcome_key(event), value)
 
     # -- the stages -----------------------------------------------------------
 
