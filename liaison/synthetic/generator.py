@@ -177,6 +177,15 @@ def _key(event: Event) -> Key:
     return (event.envelope.source_system, event.envelope.source_record_id)
 
 
+def _identifiers(event: Event) -> set[str]:
+    """The conveyance identifiers a customs record carries (what alerts can watch)."""
+    conveyance = getattr(event.payload, "conveyance", None)
+    if conveyance is None:
+        return set()
+    found = {conveyance.vin, conveyance.imo_number, *conveyance.container_numbers}
+    return {identifier for identifier in found if identifier}
+
+
 @dataclass
 class _History:
     """What has been sent, so that derived records can refer back to it."""
@@ -190,6 +199,8 @@ class _History:
     )
     paired: set[Key] = field(default_factory=set)  # records a match was made for
     changed: set[Key] = field(default_factory=set)  # records amended or erased
+    alerted: set[str] = field(default_factory=set)  # identifiers police alerts watch
+    changed_identifiers: set[str] = field(default_factory=set)  # those of changed records
     pending: deque[tuple[int, SyntheticRecord]] = field(default_factory=deque)
 
 
@@ -313,19 +324,25 @@ class TrafficGenerator:
         return dataclasses.replace(original, label=Label.REPLAY)
 
     def _pick_latest(self) -> Event | None:
+        history = self._history
         live = [
             e
-            for e in self._history.latest.values()
+            for e in history.latest.values()
             if e.envelope.operation is not Operation.ERASURE
             and (
                 self.mix.amend_watch_parties
-                or not (isinstance(e.payload, PoliceAlert) or _key(e) in self._history.paired)
+                or not (
+                    isinstance(e.payload, PoliceAlert)
+                    or _key(e) in history.paired
+                    or _identifiers(e) & history.alerted  # a match by chance
+                )
             )
         ]
         if not live:
             return None
         picked = self.rng.choice(live)
-        self._history.changed.add(_key(picked))
+        history.changed.add(_key(picked))
+        history.changed_identifiers |= _identifiers(picked)
         return picked
 
     def _amendment(self) -> SyntheticRecord | None:
@@ -684,15 +701,23 @@ class TrafficGenerator:
                     IdentifierKind.FIREARM_SERIAL,
                 )
             )
-            identifier = {
+            make = {
                 IdentifierKind.VIN: self._vin,
                 IdentifierKind.CONTAINER_NUMBER: self._container,
                 IdentifierKind.IMO_NUMBER: self._imo,
                 IdentifierKind.FIREARM_SERIAL: self._firearm_serial,
-            }[kind]()
+            }[kind]
+            identifier = make()
+            # Without changes to watch parties, no alert by chance on a record already
+            # changed either: that match would race the change.
+            while not self.mix.amend_watch_parties and (
+                identifier in self._history.changed_identifiers
+            ):
+                identifier = make()
             item = WatchedItem(kind=kind, identifier=identifier)
             if kind is not IdentifierKind.FIREARM_SERIAL:  # seizures can carry the others
                 self._history.watched.append(item)
+        self._history.alerted.add(item.identifier)
         alert_type = {
             IdentifierKind.VIN: AlertType.STOLEN_VEHICLE,
             IdentifierKind.FIREARM_SERIAL: AlertType.FIREARM,

@@ -189,6 +189,24 @@ def test_without_watch_party_changes_no_match_races_an_amendment():
     assert amended, "amendments still happen, to other records"
     assert not any(isinstance(r.event.payload, PoliceAlert) for r in amended if r.event)
     assert not {r.key for r in amended} & paired
+    # Nor does any alert watch, by chance, an identifier of a changed record.
+    watched = {
+        item.identifier
+        for r in records
+        if r.event is not None and isinstance(r.event.payload, PoliceAlert)
+        for item in r.event.payload.items
+    }
+    changed_keys = {r.key for r in amended}
+    carried = {
+        identifier
+        for r in records
+        if r.key in changed_keys and r.event is not None
+        for conveyance in [getattr(r.event.payload, "conveyance", None)]
+        if conveyance is not None
+        for identifier in (conveyance.vin, conveyance.imo_number, *conveyance.container_numbers)
+        if identifier
+    }
+    assert not watched & carried
     # By default alerts are amended like anything else.
     default = TrafficGenerator(seed=5, mix=TrafficMix(cross_source=0.0)).take(6000)
     assert any(
