@@ -46,6 +46,7 @@ from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.errors import DeliveryRefusedError, EndpointUnavailableError, SerdeError
+from liaison.health import Health
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
@@ -118,9 +119,11 @@ class SinkRunner:
         partner: str,
         retry: RetryPolicy | None = None,
         metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         bootstrap = resolve_bootstrap(settings)
         self.task, self.topic, self.partner = task, topic, partner
+        self.health = health or Health()
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         # Known label sets at zero from the start: a rate is 0, not missing.
         self.metrics.deliveries.labels(task.name, partner)
@@ -139,6 +142,7 @@ class SinkRunner:
         pending: list[Message] = []  # taken by the task, offsets not stored yet
         try:
             while not stop.is_set():
+                self._beat()
                 for message in self.consumer.consume(500, timeout_s=0.5):
                     if not self._handle(message, stop):
                         return  # stopped mid-retry: this event and what follows are re-read
@@ -167,6 +171,7 @@ class SinkRunner:
         for attempt in range(self.retry.max_attempts):
             if attempt and stop.wait(self.retry.delay(attempt, self._rng)):
                 return False
+            self._beat()  # waiting out a failing endpoint is work, not a hang
             try:
                 self.task.put(event, message)
             except EndpointUnavailableError as exc:
@@ -188,6 +193,10 @@ class SinkRunner:
             f"{self.retry.max_attempts} attempts failed; last: {reason}",
         )
         return True
+
+    def _beat(self) -> None:
+        assigned = bool(self.consumer.assignment())
+        self.health.beat(ready=assigned, reason="no partitions assigned")
 
     def _commit(self, messages: list[Message]) -> None:
         self.task.flush()

@@ -11,6 +11,7 @@ from connectors.cisplus import format as cisplus
 from connectors.http_source import HttpSource, poll_forever
 from connectors.police import format as police
 from liaison.errors import ConfigurationError
+from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config
 from liaison.kafka.topics import DEAD_LETTER, INGEST_CISPLUS, INGEST_POLICE
 from liaison.metrics import ConnectorMetrics
@@ -45,6 +46,7 @@ def run_http_source(
     endpoint: str,
     stop: threading.Event,
     metrics: ConnectorMetrics | None = None,
+    health: Health | None = None,
 ) -> None:
     path, body_format, ingest = ENDPOINTS[endpoint]
     secret = settings.http_tokens.get_secret_value() if settings.http_tokens else ""
@@ -67,17 +69,23 @@ def run_http_source(
             bulk=endpoint == "police",  # the watchlist import: a file of alerts
             metrics=metrics,
         )
-        asyncio.run(_serve(source, settings.http_host, port, producer, stop))
+        asyncio.run(_serve(source, settings.http_host, port, producer, stop, health))
 
 
-async def _serve(
-    source: HttpSource, host: str, port: int, producer: KafkaProducer, stop: threading.Event
+async def _serve(  # noqa: PLR0917 - one server's parts
+    source: HttpSource,
+    host: str,
+    port: int,
+    producer: KafkaProducer,
+    stop: threading.Event,
+    health: Health | None = None,
 ) -> None:
     runner = web.AppRunner(source.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     polling = asyncio.Event()
-    poller = asyncio.create_task(poll_forever(producer, polling))
+    # Ready from here on: listening, with the producer's callbacks served.
+    poller = asyncio.create_task(poll_forever(producer, polling, health))
     try:
         await asyncio.to_thread(stop.wait)
     finally:

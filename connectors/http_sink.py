@@ -20,6 +20,7 @@ from confluent_kafka import Message
 
 from connectors.contract import RetryPolicy, SinkRunner, SinkTask
 from liaison.errors import ConfigurationError, DeliveryRefusedError, EndpointUnavailableError
+from liaison.health import Health
 from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.jsonform import to_json
@@ -76,6 +77,7 @@ class HttpSink:
         retry: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.name = name
         delivery = HttpDelivery(name=name, url=url, token=token, timeout_s=timeout_s)
@@ -86,6 +88,7 @@ class HttpSink:
             partner=partner or name,
             retry=retry,
             metrics=metrics,
+            health=health,
         )
 
     def run(self, stop: threading.Event) -> None:

@@ -34,6 +34,7 @@ from connectors.jsonbody import JsonBodyFormat
 from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
 from liaison.errors import MappingError
+from liaison.health import Health
 from liaison.kafka.client import KafkaProducer
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
@@ -288,7 +289,12 @@ def _settle(future: asyncio.Future[KafkaError | None]) -> Callable[[KafkaError |
     return settle
 
 
-async def poll_forever(producer: KafkaProducer, stop: asyncio.Event) -> None:
-    """Serve the producer's delivery callbacks from a thread while the server runs."""
+async def poll_forever(
+    producer: KafkaProducer, stop: asyncio.Event, health: Health | None = None
+) -> None:
+    """Serve the producer's delivery callbacks from a thread while the server runs (and
+    tell ``health`` that the server's event loop goes round)."""
     while not stop.is_set():
+        if health is not None:
+            health.beat()
         await asyncio.to_thread(producer.poll, 0.1)

@@ -21,6 +21,7 @@ from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
 from liaison.demo import DemoOptions, run_demo
 from liaison.errors import ConfigurationError, LiaisonError
+from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, make_admin, producer_config
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
 from liaison.kafka.lag import LagExporter, watched_groups
@@ -333,7 +334,11 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
 
 
 def _run_http_sink(
-    settings: Settings, partner_id: str | None, stop: threading.Event, metrics: ConnectorMetrics
+    settings: Settings,
+    partner_id: str | None,
+    stop: threading.Event,
+    metrics: ConnectorMetrics,
+    health: Health,
 ) -> None:
     from connectors.http_sink import HttpSink  # noqa: PLC0415 - connectors build on the core
 
@@ -360,6 +365,7 @@ def _run_http_sink(
         token=token,
         partner=partner.id,
         metrics=metrics,
+        health=health,
     ).run(stop)
 
 
@@ -386,10 +392,11 @@ def connector_run(name: str, partner: str | None) -> None:
     logging.getLogger().setLevel(settings.log_level)
     registry = CollectorRegistry()
     metrics = ConnectorMetrics.create(registry)
-    server = serve(settings, registry)
+    health = Health()
+    server = serve(settings, registry, health)
     click.echo(f"{name}: metrics on http://{settings.metrics_host}:{server.server_port}/metrics")
     if name == "http-sink":
-        _run_http_sink(settings, partner, stop, metrics)
+        _run_http_sink(settings, partner, stop, metrics, health)
         return
     if name == "cen-sink":
         from connectors.cen.sink import CenSink  # noqa: PLC0415
@@ -407,6 +414,7 @@ def connector_run(name: str, partner: str | None) -> None:
             outbox=outbox,
             partner=cen.id,
             metrics=metrics,
+            health=health,
         ).run(stop)
         return
     if name != "cen-source":
@@ -415,12 +423,12 @@ def connector_run(name: str, partner: str | None) -> None:
         endpoint = name.removesuffix("-source")
         port = settings.cisplus_port if endpoint == "cisplus" else settings.police_port
         click.echo(f"{name}: listening on http://{settings.http_host}:{port}")
-        run_http_source(settings, endpoint, stop, metrics)
+        run_http_source(settings, endpoint, stop, metrics, health)
         return
     inbox = settings.cen_inbox or settings.state_dir / "cen" / "inbox"
     archive = settings.cen_archive or settings.state_dir / "cen" / "archive"
     click.echo(f"{name}: watching {inbox}, archiving to {archive}")
-    CenSource(settings, inbox=inbox, archive=archive, metrics=metrics).run(stop)
+    CenSource(settings, inbox=inbox, archive=archive, metrics=metrics, health=health).run(stop)
 
 
 @cli.command("lag-exporter")
@@ -434,12 +442,13 @@ def lag_exporter() -> None:
     registry = CollectorRegistry()
     metrics = LagMetrics.create(registry)
     groups = watched_groups(settings, load_policy(settings.routing_policy or DEFAULT_POLICY))
-    server = serve(settings, registry)
+    health = Health()
+    server = serve(settings, registry, health)
     click.echo(
         f"lag-exporter: {len(groups)} groups, every {settings.lag_interval_s:g}s; metrics on "
         f"http://{settings.metrics_host}:{server.server_port}/metrics"
     )
-    LagExporter(settings, groups, metrics).run(stop, settings.lag_interval_s)
+    LagExporter(settings, groups, metrics).run(stop, settings.lag_interval_s, health)
 
 
 @cli.command()

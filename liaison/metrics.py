@@ -10,17 +10,24 @@ The latency histograms have bucket boundaries at the service-level thresholds (1
 as slow deliveries rather than disappearing into ``+Inf``.
 
 Every process serves its registry on ``/metrics`` (:func:`serve`), on
-``LIAISON_METRICS_HOST``:``LIAISON_METRICS_PORT``.
+``LIAISON_METRICS_HOST``:``LIAISON_METRICS_PORT``, beside its ``/healthz`` and ``/readyz``
+probes (:mod:`liaison.health`).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
+from liaison.health import Health
 from liaison.settings import Settings
 
 __all__ = [
@@ -228,12 +235,53 @@ class LagMetrics:
         )
 
 
-def serve(settings: Settings, registry: CollectorRegistry) -> WSGIServer:
-    """Serve ``registry`` on ``/metrics`` at the configured address; returns the server
-    (``server_address`` tells the port when 0 picked a free one)."""
-    server, _thread = start_http_server(
-        settings.metrics_port, addr=settings.metrics_host, registry=registry
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ServerV6(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+_StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def _app(registry: CollectorRegistry, health: Health) -> Callable[..., Iterable[bytes]]:
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path in ("/healthz", "/readyz"):
+            ok, why = health.alive() if path == "/healthz" else health.ready()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+            return [f"{why}\n".encode()]
+        if path != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"/metrics, /healthz and /readyz are served here\n"]
+        return metrics(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+def serve(
+    settings: Settings, registry: CollectorRegistry, health: Health | None = None
+) -> WSGIServer:
+    """Serve ``registry`` on ``/metrics`` and ``health`` on ``/healthz`` and ``/readyz`` at
+    the configured address, from a daemon thread; returns the server (``server_address``
+    tells the port when 0 picked a free one)."""
+    server_class = _ServerV6 if ":" in settings.metrics_host else ThreadingWSGIServer
+    server = make_server(
+        settings.metrics_host,
+        settings.metrics_port,
+        _app(registry, health or Health()),
+        server_class,
+        handler_class=_QuietHandler,
     )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     host, port = server.server_address[:2]
     log.info("metrics on http://%s:%s/metrics", host, port)
     return server

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from connectors.cen.format import write_export
 from connectors.contract import SinkRunner, SinkTask
 from liaison.errors import DeliveryRefusedError
+from liaison.health import Health
 from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.customs import Seizure
@@ -122,13 +123,16 @@ class CenSink:
         max_rows: int = 1000,
         max_age_s: float = 5.0,
         metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.outbox = outbox
         metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         task = CenOutbox(
             topic=topic, outbox=outbox, max_rows=max_rows, max_age_s=max_age_s, metrics=metrics
         )
-        self.runner = SinkRunner(settings, task, topic=topic, partner=partner, metrics=metrics)
+        self.runner = SinkRunner(
+            settings, task, topic=topic, partner=partner, metrics=metrics, health=health
+        )
 
     def run(self, stop: threading.Event) -> None:
         self.runner.run(stop)

@@ -29,6 +29,7 @@ from connectors.cen.xmlexport import read_xml_export
 from connectors.positions import Position, PositionStore
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.kafka.topics import INGEST_CEN
@@ -70,8 +71,10 @@ class CenSource:
         checkpoint_rows: int = 100,
         defaults: CenDefaults | None = None,
         metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health or Health()
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.inbox, self.archive = inbox, archive
         self.checkpoint_rows = checkpoint_rows
@@ -89,6 +92,7 @@ class CenSource:
         self.archive.mkdir(parents=True, exist_ok=True)
         try:
             while not stop.is_set():
+                self.health.beat()
                 exports = [*self.inbox.glob(f"*{_CSV}"), *self.inbox.glob(f"*{_XML}")]
                 for path in sorted(exports, key=lambda p: p.name):
                     if stop.is_set():
@@ -147,6 +151,7 @@ class CenSource:
             since_checkpoint += 1
             if since_checkpoint >= self.checkpoint_rows:
                 self._checkpoint(name, last_line, result, finished=False)
+                self.health.beat()
                 since_checkpoint = 0
         self._checkpoint(name, max(last_line, len(lines)), result, finished=True)
         self._archive(path, persons, result)

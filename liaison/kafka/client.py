@@ -25,6 +25,7 @@ from confluent_kafka import (
     KafkaException,
     Message,
     Producer,
+    TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
 
@@ -291,6 +292,10 @@ class KafkaConsumer(_ClosedOnExit):
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error (client will retry): %s", error.str())
         return records
+
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions this consumer holds now (none before its group assigned any)."""
+        return list(self._consumer.assignment())
 
     def store(self, message: Message) -> None:
         """Mark ``message`` done: its offset may now be committed."""

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from liaison.health import Health
 from liaison.kafka.client import consumer_config, resolve_bootstrap
 from liaison.kafka.topics import (
     INGEST_TOPICS,
@@ -117,9 +118,11 @@ class LagExporter:
             consumer.close()
         self._committers.clear()
 
-    def run(self, stop: threading.Event, interval_s: float) -> None:
+    def run(self, stop: threading.Event, interval_s: float, health: Health | None = None) -> None:
         try:
             while not stop.is_set():
+                if health is not None:
+                    health.beat()
                 try:
                     for reading in self.measure():
                         self.metrics.messages.labels(reading.group, reading.topic).set(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from liaison.kafka.client import (
     group_is_stable,
     producer_config,
 )
-from liaison.kafka.embedded import read_log_tail
+from liaison.kafka.embedded import free_port, read_log_tail
 from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES, STATE_VERSIONS
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import from_avro
@@ -173,6 +175,39 @@ def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float
             elif until(output) and time.monotonic() - last > quiet_s:
                 return output
     raise AssertionError("the pipeline did not finish the scenario in time")
+
+
+def _probe(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, answer.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+    except OSError as exc:  # not listening yet
+        return 0, type(exc).__name__
+
+
+def test_the_worker_answers_its_probes_ready_once_it_holds_partitions(
+    declared_topics, admin, tmp_path
+):
+    (port,) = free_port()
+    settings = declared_topics.model_copy(update={"metrics_port": port})
+    running = Worker(settings, admin, tmp_path / "worker.log")
+    try:
+        running.start()  # returns once the group is stable
+        deadline, answers = time.monotonic() + 60, []
+        while time.monotonic() < deadline:
+            answers.append(_probe(port, "/readyz"))
+            if answers[-1][0] == 200:
+                break
+            time.sleep(0.5)
+        assert answers[-1] == (200, "ok"), answers[-5:]
+        assert _probe(port, "/healthz") == (200, "ok")
+        # Before that, the only answers were "not listening yet" and 503 with a reason.
+        assert all(code in (0, 503) for code, _ in answers[:-1]), answers
+    finally:
+        running.kill()
+    assert _probe(port, "/readyz")[0] == 0, "the probes went with the process"
 
 
 def test_a_generated_scenario_is_accounted_for_exactly(declared_topics, worker):
