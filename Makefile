@@ -5,12 +5,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars clean
+.PHONY: run test bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
 
-test: setup kafka-jars bench-peer check  ## every check and every test, unit and integration
+test: setup kafka-jars bench-peer kustomize check  ## every check and every test, unit and integration
 	$(BIN)/pytest
 
 PEER := bench/.venv-quix
@@ -37,7 +37,7 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -m "not integration"
 
-integration: setup kafka-jars bench-peer
+integration: setup kafka-jars bench-peer kustomize
 	$(BIN)/pytest -m integration
 
 setup: system-deps $(STAMP)
@@ -54,6 +54,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 kafka-jars: setup              ## fetch the broker jars with Maven (cached outside the repo)
 	$(BIN)/python -c "from liaison.settings import load_settings; from liaison.kafka.jars import ensure_jars; print('Kafka jars in', ensure_jars(load_settings().cache_dir))"
+
+kustomize:                     ## build the kustomize that renders deploy/k8s (cached outside the repo)
+	@scripts/ensure-kustomize >/dev/null
+
+k8s: setup kustomize           ## check the generated manifests against the code, render and validate every overlay
+	$(BIN)/liaison k8s generate --check
+	$(BIN)/liaison k8s validate
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -513,6 +513,64 @@ def bench(  # noqa: PLR0917 - one per option
     run_bench(_settings(), options, click.echo)
 
 
+@cli.group()
+def k8s() -> None:
+    """The Kubernetes manifests under deploy/k8s/: generate their code-derived parts, check them."""
+
+
+_REPO = DEFAULT_POLICY.parents[1]
+
+
+@k8s.command("generate")
+@click.option(
+    "--check", is_flag=True, help="Only report files that differ from the code; exit 1 if any."
+)
+@_reported
+def k8s_generate(check: bool) -> None:
+    """Write the topics, users, workloads, alert rules and policy ConfigMap from the code."""
+    from liaison.k8s.generate import generated_files, stale_files, write_files  # noqa: PLC0415
+
+    settings = _settings()
+    policy_path = settings.routing_policy or DEFAULT_POLICY
+    files = generated_files(_REPO, load_policy(policy_path), policy_path)
+    changed = stale_files(files) if check else write_files(files)
+    for path in changed:
+        click.echo(f"{'differs from the code' if check else 'wrote'}: {path.relative_to(_REPO)}")
+    if check and changed:
+        raise click.ClickException("run `liaison k8s generate` and commit the result")
+    if not changed:
+        click.echo(f"{len(files)} generated files agree with the code")
+
+
+@k8s.command("validate")
+@click.argument("overlays", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@_reported
+def k8s_validate(overlays: tuple[Path, ...]) -> None:
+    """Render each overlay (all by default) and check every resource offline."""
+    from liaison.k8s.validate import (  # noqa: PLC0415 - only this command needs them
+        CrdSchemas,
+        Validator,
+        find_kustomize,
+        render,
+        workload_problems,
+    )
+
+    settings = _settings()
+    kustomize = find_kustomize(settings.cache_dir)
+    validator = Validator(CrdSchemas(_REPO / "deploy" / "k8s" / "schemas"))
+    chosen = overlays or tuple(sorted((_REPO / "deploy" / "k8s" / "overlays").iterdir()))
+    failed = False
+    for overlay in chosen:
+        resources = render(overlay, kustomize)
+        problems = [p for r in resources for p in (*validator.problems(r), *workload_problems(r))]
+        click.echo(f"{overlay.name}: {len(resources)} resources, {len(problems)} problems")
+        for problem in problems:
+            click.echo(f"  {problem}")
+        failed = failed or bool(problems)
+    if failed:
+        raise click.ClickException("the manifests have problems")
+
+
 @cli.command()
 @_reported
 def worker() -> None:
