@@ -10,8 +10,9 @@ Each overlay is rendered with kustomize. Then every resource is checked:
   fails instead of being dropped by the API server;
 - a kind with no schema at all is an error, not a pass;
 - every workload against the rules the deployment promises: probes, requests and limits,
-  not root, read-only root filesystem, no capabilities, the default seccomp profile, secrets
-  only from Secrets, a termination grace longer than the commit interval.
+  not root, read-only root filesystem, no capabilities, the default seccomp profile, settings
+  only from ConfigMaps and secrets only from Secrets (no value written inline), a termination
+  grace longer than the commit interval.
 
 Every problem names the resource (``Kind/name``) and the field.
 """
@@ -228,8 +229,9 @@ def _container_problems(
     yield from _security_problems(pod_security, security)
     for variable in container.get("env") or []:
         variable_name = str(variable.get("name", ""))
-        if "value" in variable and any(word in variable_name for word in _SECRET_WORDS):
-            yield f"env {variable_name} is written inline; take it from a Secret"
+        if "value" in variable:
+            source = "a Secret" if any(w in variable_name for w in _SECRET_WORDS) else "a ConfigMap"
+            yield f"env {variable_name} is written inline; take it from {source}"
 
 
 def _security_problems(

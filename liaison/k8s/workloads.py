@@ -158,12 +158,10 @@ def _labels(process: Process) -> dict[str, str]:
 
 def _container(process: Process) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
-        {"name": "LIAISON_SASL_USERNAME", "value": process.kafka_user},
         {
             "name": "LIAISON_SASL_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": process.kafka_user, "key": "password"}},
         },
-        *({"name": name, "value": value} for name, value in process.extra_env),
         *(
             {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
             for name, secret, key in process.secrets
@@ -185,7 +183,11 @@ def _container(process: Process) -> dict[str, Any]:
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "args": list(process.args),
-        "envFrom": [{"configMapRef": {"name": "liaison-config"}}],
+        # The shared settings, then this process's own (its Kafka user, its directories).
+        "envFrom": [
+            {"configMapRef": {"name": "liaison-config"}},
+            {"configMapRef": {"name": f"{process.name}-config"}},
+        ],
         "env": env,
         "ports": ports,
         # Ready: partitions assigned and tables recovered (worker), partitions assigned
@@ -254,8 +256,8 @@ def _pod(process: Process) -> dict[str, Any]:
 
 
 def workload(process: Process) -> list[dict[str, Any]]:
-    """The Deployment of ``process``, its PodDisruptionBudget, and its Service if it takes
-    HTTP requests."""
+    """The ConfigMap of ``process``'s own settings, its Deployment, its PodDisruptionBudget,
+    and its Service if it takes HTTP requests."""
     selector = {"app.kubernetes.io/name": process.name}
     metadata = {"name": process.name, "labels": _labels(process)}
     strategy: dict[str, Any] = (
@@ -283,7 +285,13 @@ def workload(process: Process) -> list[dict[str, Any]]:
         "metadata": metadata,
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
     }
-    resources = [deployment, budget]
+    own_config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{process.name}-config", "labels": _labels(process)},
+        "data": {"LIAISON_SASL_USERNAME": process.kafka_user, **dict(process.extra_env)},
+    }
+    resources = [own_config, deployment, budget]
     if process.http_port is not None:
         resources.append(
             {

@@ -151,6 +151,10 @@ def test_the_validate_command_passes_the_shipped_overlays():
             lambda c, p: p.update(terminationGracePeriodSeconds=30),
         ),
         (
+            "env LIAISON_LOG_LEVEL is written inline; take it from a ConfigMap",
+            lambda c, p: c["env"].append({"name": "LIAISON_LOG_LEVEL", "value": "DEBUG"}),
+        ),
+        (
             "env LIAISON_SASL_PASSWORD is written inline",
             lambda c, p: c["env"].append({"name": "LIAISON_SASL_PASSWORD", "value": "x"}),
         ),
@@ -314,7 +318,9 @@ def test_every_process_uses_its_own_kafka_user(rendered, overlay):
     for deployment in deployments:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
-        user = env["LIAISON_SASL_USERNAME"]["value"]
+        maps = {m["metadata"]["name"]: m["data"] for m in of_kind(rendered[overlay], "ConfigMap")}
+        own = [maps[ref["configMapRef"]["name"]] for ref in container["envFrom"]]
+        (user,) = {data["LIAISON_SASL_USERNAME"] for data in own if "LIAISON_SASL_USERNAME" in data}
         assert user in users
         assert users[user]["spec"]["authentication"]["type"] == "scram-sha-512"
         assert env["LIAISON_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == user
@@ -351,7 +357,11 @@ def test_every_process_is_scraped_under_the_job_the_alerts_use(rendered):
     )
     assert int(env["LIAISON_METRICS_PORT"]) == METRICS_PORT
     for overlay in OVERLAYS:
-        (monitor,) = of_kind(rendered[overlay], "PodMonitor")
+        (monitor,) = (
+            m
+            for m in of_kind(rendered[overlay], "PodMonitor")
+            if m["metadata"]["name"] == "liaison"
+        )
         selector = monitor["spec"]["selector"]["matchLabels"]
         job_label = monitor["spec"]["jobLabel"]
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
