@@ -37,7 +37,7 @@ class Process:
     job: str  # the Prometheus job its metrics belong to (the alert rules use it)
     args: tuple[str, ...]
     kafka_user: str
-    replicas: int = 1
+    replicas: int | None = 1  # None: the autoscaler's to set (KEDA, for the worker)
     singleton: bool = False  # must never run twice at once (Recreate, not RollingUpdate)
     http_port: int | None = None  # an HTTP source's port, served by a Service
     secrets: tuple[tuple[str, str, str], ...] = ()  # (variable, Secret, key)
@@ -58,7 +58,7 @@ def processes(policy: RoutingPolicy) -> list[Process]:
             "liaison-worker",
             ("worker",),
             "liaison-pipeline",
-            replicas=2,
+            replicas=None,  # pipeline/scaledobject.yaml keeps two or more
             # Faust keeps its tables in memory, rebuilt from the changelogs at start: the
             # memory bound grows with the dedupe and watch windows.
             cpu=("500m", "2"),
@@ -270,7 +270,7 @@ def workload(process: Process) -> list[dict[str, Any]]:
         "kind": "Deployment",
         "metadata": metadata,
         "spec": {
-            "replicas": process.replicas,
+            **({} if process.replicas is None else {"replicas": process.replicas}),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector},
             "strategy": strategy,

@@ -390,6 +390,8 @@ def test_the_worker_scales_on_lag_up_to_its_partitions(rendered, overlay):
         if d["metadata"]["name"] == target["name"]
     )
     assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker"]
+    # The count is the scaler's: a replica count in the Deployment would undo it on each apply.
+    assert "replicas" not in worker["spec"]
     shared = min(
         spec.partitions
         for spec in (
