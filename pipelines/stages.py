@@ -42,7 +42,7 @@ from liaison.kafka.topics import (
 )
 from liaison.metrics import PipelineMetrics
 from liaison.model import to_avro
-from liaison.model.common import Event
+from liaison.model.common import Event, Operation
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import RoutingPolicy
@@ -387,11 +387,14 @@ class Stages:
             await window.stop()
 
     def _hits_counted(self, hits: list[Event], started: float) -> Callable[[], None]:
+        made = [h for h in hits if h.envelope.operation is not Operation.ERASURE]
+        outcome = "hit" if made else ("hit-erased" if hits else "no-hit")
+
         def count() -> None:
-            for hit in hits:
+            for hit in made:
                 if isinstance(hit.payload, WatchlistHit):
                     self.metrics.watchlist_hits.labels(hit.payload.direction.value).inc()
-            self._count("watch", started, "hit" if hits else "no-hit")
+            self._count("watch", started, outcome)
 
         return count
 

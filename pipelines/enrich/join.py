@@ -5,9 +5,11 @@ side keeps, per identifier, the records it has seen (when, and the encoded event
 updates its own side and, the first time its record is seen, matches the other side's
 records. An alert and a customs record match when the alert was raised no later than the
 watch window after the customs record (an alert stands until erased; a new alert looks
-back over the window). The rule reads event times only, so the answer does not depend on
-which of the two the stage happens to see first: a replay, a second worker or another
-implementation decides the same pairs.
+back over the window). Erasing either record erases the hits it made: the same pairs, by
+the same rule, as erasures of those hits. The rule, and a hit's direction (which of the two
+came second), read event times only, so the answer does not depend on which of the two the
+stage happens to see first: a replay, a second worker or another implementation decides the
+same pairs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from liaison.model.exchange import MatchDirection
 from liaison.model.police import PoliceAlert
 from pipelines.dedupe.decide import record_key
 from pipelines.enrich.enrich import enrich
-from pipelines.enrich.watchlist import WatchKey, make_hit
+from pipelines.enrich.watchlist import WatchKey, erased_hit, make_hit
 
 __all__ = ["Entries", "join"]
 
@@ -37,8 +39,9 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
     encode: Callable[[Event], bytes],
     decode: Callable[[bytes], Event],
 ) -> tuple[Entries, list[Event]]:
-    """This side's entries after ``event``, and the hits it makes. ``others`` reads the other
-    side's entries, only when there is something to match."""
+    """This side's entries after ``event``, and the hits it makes (or, for an erasure, the
+    erasures of the hits it made). ``others`` reads the other side's entries, only when there
+    is something to match."""
     is_alert = isinstance(event.payload, PoliceAlert)
     moment = event.envelope.ingest_time  # event time: a replay decides as it did
     record = record_key(event)
@@ -51,18 +54,41 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
         after[record] = (moment, encode(event))
     if not is_alert:  # customs records are kept for the window only
         after = {k: v for k, v in after.items() if moment - v[0] <= window}
-    if known or erasure:
+    if erasure:
+        if not known:
+            return after, []
+        # The pairs the record made when it was first seen, from its time then.
+        first_seen, encoded = mine[record]
+        hits = _pairs(decode(encoded), first_seen, is_alert, key, others(), window, decode)
+        return after, [erased_hit(hit, moment) for hit in hits]
+    if known:
         return after, []  # a record matches once, when it is first seen
-    direction = (
-        MatchDirection.ALERT_MATCHED_SEIZURE if is_alert else MatchDirection.SEIZURE_MATCHED_ALERT
-    )
+    return after, _pairs(event, moment, is_alert, key, others(), window, decode)
+
+
+def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
+    event: Event,
+    moment: datetime,
+    is_alert: bool,
+    key: WatchKey,
+    others: Entries,
+    window: timedelta,
+    decode: Callable[[bytes], Event],
+) -> list[Event]:
+    """The hits between ``event`` (seen at ``moment``) and the other side's records."""
     hits = []
-    for seen_at, encoded in others().values():
+    for seen_at, encoded in others.values():
         raised, customs_at = (moment, seen_at) if is_alert else (seen_at, moment)
         if raised - customs_at > window:
             continue  # the alert came too long after the customs record
+        # Which of the two came second, in event time, is the one that found the other.
+        direction = (
+            MatchDirection.ALERT_MATCHED_SEIZURE
+            if raised >= customs_at
+            else MatchDirection.SEIZURE_MATCHED_ALERT
+        )
         counterpart = decode(encoded)
         customs, alert = (counterpart, event) if is_alert else (event, counterpart)
         hit = make_hit(customs, alert, key, direction)
         hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
-    return after, hits
+    return hits

@@ -10,11 +10,13 @@ hold a name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from liaison.identity import event_id_for
 from liaison.model.common import (
@@ -29,7 +31,7 @@ from liaison.model.customs import CisRecord, Conveyance, Seizure
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 
-__all__ = ["WatchKey", "alert_keys", "customs_keys", "make_hit", "normalise"]
+__all__ = ["WatchKey", "alert_keys", "customs_keys", "erased_hit", "make_hit", "normalise"]
 
 _NOISE = re.compile(r"[\s\-./]")
 
@@ -140,3 +142,20 @@ def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirect
         rule=f"exact-{key.kind.value.lower().replace('_', '-')}",
     )
     return Event(envelope=envelope, payload=hit)
+
+
+def erased_hit(hit: Event, at: datetime) -> Event:
+    """The erasure of ``hit`` (made by :func:`make_hit` for the same two records), at ``at``:
+    once the customs record or the alert is erased, the hit about them goes too, to every
+    partner that received it."""
+    record_id = hit.envelope.source_record_id
+    envelope = dataclasses.replace(
+        hit.envelope,
+        event_id=event_id_for(SourceSystem.LIAISON, record_id, 2),
+        version=2,
+        operation=Operation.ERASURE,
+        event_time=at,
+        report_time=at,
+        ingest_time=at,
+    )
+    return dataclasses.replace(hit, envelope=envelope)

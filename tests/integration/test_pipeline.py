@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import time
@@ -9,12 +10,14 @@ import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
+from liaison.identity import event_id_for
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
@@ -25,8 +28,8 @@ from liaison.kafka.client import (
 from liaison.kafka.embedded import free_port, read_log_tail
 from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES, STATE_VERSIONS
 from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.model import from_avro
-from liaison.model.common import Event, SourceSystem
+from liaison.model import from_avro, to_avro
+from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.exchange import WatchlistHit
 from liaison.policy import load_policy
 from liaison.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
@@ -357,3 +360,66 @@ def test_state_stays_within_its_windows(declared_topics, admin, tmp_path):
     records_seen = len({r.key for r in records})
     assert deletes > 0, running.log()
     assert sum(live.values()) < records_seen / 2
+
+
+def test_erasing_a_watched_seizure_erases_its_hits_wherever_they_went(declared_topics, worker):
+    settings = declared_topics
+    generator = TrafficGenerator(seed=45)
+    records = []
+    for record in generator.take(2000):
+        records.append(record)
+        if record.label is Label.WATCHLIST_SEIZURE:
+            break
+    watched = records[-1]
+    assert watched.label is Label.WATCHLIST_SEIZURE
+    assert watched.event is not None
+    seizure_id = watched.event.envelope.event_id
+
+    def hits_of(out: Output, operation: Operation) -> dict[str, set[str]]:
+        """Per hit record, the partners that received it with ``operation``."""
+        found: dict[str, set[str]] = defaultdict(set)
+        for partner, events in out.deliveries.items():
+            for e in events:
+                if (
+                    isinstance(e.payload, WatchlistHit)
+                    and e.payload.customs_event_id == seizure_id
+                    and e.envelope.operation is operation
+                ):
+                    found[e.envelope.source_record_id].add(partner)
+        return found
+
+    send(settings, records)
+    made = hits_of(
+        collect(settings, "check-erase-1", lambda o: bool(hits_of(o, Operation.UPSERT))),
+        Operation.UPSERT,
+    )
+    assert made, "the watched seizure made no hit"
+
+    envelope = watched.event.envelope
+    erasure = dataclasses.replace(
+        watched.event,
+        envelope=dataclasses.replace(
+            envelope,
+            event_id=event_id_for(
+                envelope.source_system, envelope.source_record_id, envelope.version + 1
+            ),
+            version=envelope.version + 1,
+            operation=Operation.ERASURE,
+            report_time=envelope.report_time + timedelta(hours=1),
+            ingest_time=envelope.ingest_time + timedelta(hours=1),
+        ),
+    )
+    send(
+        settings,
+        [
+            dataclasses.replace(
+                watched,
+                label=Label.ERASURE,
+                value=AvroCodec(EVENT).encode(to_avro(erasure)),
+                event=erasure,
+            )
+        ],
+    )
+    out = collect(settings, "check-erase-2", lambda o: hits_of(o, Operation.ERASURE) == made)
+    # Every partner that received a hit about the seizure is told it is erased; nobody else.
+    assert hits_of(out, Operation.ERASURE) == made

@@ -4,7 +4,7 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 
-from liaison.model.common import DataSubjectCategory, SourceSystem
+from liaison.model.common import DataSubjectCategory, Operation, SourceSystem
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.synthetic.generator import Label, TrafficGenerator
@@ -168,7 +168,7 @@ def _both_orders(customs, alert, window):
             sides[is_alert] = after
             payloads = [h.payload for h in made if isinstance(h.payload, WatchlistHit)]
             assert len(payloads) == len(made)
-            found += [(p.customs_event_id, p.alert_event_id) for p in payloads]
+            found += [(p.customs_event_id, p.alert_event_id, p.direction) for p in payloads]
         hits.append(found)
     return hits
 
@@ -188,11 +188,21 @@ def test_a_pair_matches_by_event_time_whichever_the_stage_sees_first():
         ),
     )
     ids = (seizure.envelope.event_id, alert.envelope.event_id)
+    found_by_seizure = (*ids, MatchDirection.SEIZURE_MATCHED_ALERT)
+    found_by_alert = (*ids, MatchDirection.ALERT_MATCHED_SEIZURE)
     cases = {
-        # An alert standing for a year when the seizure happens: a hit.
-        "alert long before": (_at(seizure, t0), _at(alert, t0 - timedelta(days=365)), [ids]),
+        # An alert standing for a year when the seizure happens: a hit, the seizure's find.
+        "alert long before": (
+            _at(seizure, t0),
+            _at(alert, t0 - timedelta(days=365)),
+            [found_by_seizure],
+        ),
         # An alert raised within the window after the seizure: the look-back finds it.
-        "alert soon after": (_at(seizure, t0), _at(alert, t0 + timedelta(days=29)), [ids]),
+        "alert soon after": (
+            _at(seizure, t0),
+            _at(alert, t0 + timedelta(days=29)),
+            [found_by_alert],
+        ),
         # An alert raised after the window: no hit, in either order.
         "alert too late": (_at(seizure, t0), _at(alert, t0 + timedelta(days=31)), []),
     }
@@ -218,3 +228,66 @@ def test_a_hit_is_named_by_the_two_records_not_by_their_versions():
     assert again.payload.alert_event_id == amended.envelope.event_id  # which version met
     elsewhere = make_hit(seizure, other, key, MatchDirection.SEIZURE_MATCHED_ALERT)
     assert elsewhere.envelope.event_id != first.envelope.event_id
+
+
+def _erasure_of(event, moment):
+    return _at(
+        event,
+        moment,
+        operation=Operation.ERASURE,
+        version=event.envelope.version + 1,
+        event_id=uuid.uuid4(),
+    )
+
+
+def test_erasing_either_record_erases_the_hit_it_made():
+    window = timedelta(days=30)
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    seizure = realistic_seizure()
+    t0 = seizure.envelope.ingest_time
+    alert = _at(
+        _alert_on(IdentifierKind.IMO_NUMBER, "9321483"),
+        t0 - timedelta(days=3),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="DE-SMV-1",
+    )
+    codec = {}
+
+    def encode(event):
+        codec[str(event.envelope.event_id)] = event
+        return str(event.envelope.event_id).encode()
+
+    def decode(data):
+        return codec[data.decode()]
+
+    def probe(event, sides):
+        is_alert = isinstance(event.payload, PoliceAlert)
+        other = sides[not is_alert]
+        after, made = join(
+            event, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+        )
+        return {**sides, is_alert: after}, made
+
+    start: dict[bool, Entries] = {True: {}, False: {}}
+    sides, _ = probe(alert, start)
+    sides, (hit,) = probe(seizure, sides)
+    later = t0 + timedelta(days=1)
+    for erased in (seizure, alert):
+        _, made = probe(_erasure_of(erased, later), sides)
+        (erasure,) = made
+        assert erasure.envelope.operation is Operation.ERASURE
+        assert erasure.envelope.source_record_id == hit.envelope.source_record_id
+        assert erasure.envelope.version == hit.envelope.version + 1
+        assert erasure.envelope.event_id != hit.envelope.event_id
+        assert erasure.envelope.ingest_time == later
+        assert erasure.payload == hit.payload  # the same hit, so its recipients are found
+        assert erasure.enrichment == hit.enrichment
+    # A record erased before it made any hit, or never seen, erases nothing.
+    lone = _at(seizure, t0, source_record_id="NL-OTHER-1", event_id=uuid.uuid4())
+    assert probe(_erasure_of(lone, later), start)[1] == []
+    assert probe(_erasure_of(lone, later), sides)[1] == []
+    # The alert gone first, the seizure's erasure has no hit left to erase.
+    sides_without_alert, (gone,) = probe(_erasure_of(alert, later), sides)
+    assert gone.envelope.operation is Operation.ERASURE
+    assert probe(_erasure_of(seizure, later), sides_without_alert)[1] == []
