@@ -16,6 +16,7 @@ import yaml
 from liaison.k8s.generate import generated_files, stale_files
 from liaison.k8s.validate import CrdSchemas, Validator, find_kustomize, render, workload_problems
 from liaison.k8s.workloads import METRICS_PORT
+from liaison.kafka.jars import KAFKA_VERSION
 from liaison.kafka.topics import (
     INGEST_TOPICS,
     PIPELINE_DEDUPED,
@@ -214,6 +215,7 @@ def test_production_kafka_keeps_what_it_acknowledged(rendered):
     ]
     assert sum(p["spec"]["replicas"] for p in brokers) == 3
     assert sum(p["spec"]["replicas"] for p in controllers) == 3
+    assert kafka["version"] == KAFKA_VERSION, "the cluster runs what the tests ran against"
     assert kafka["config"]["default.replication.factor"] == 3
     assert kafka["config"]["min.insync.replicas"] == 2
     assert kafka["config"]["unclean.leader.election.enable"] is False
