@@ -76,7 +76,6 @@ class Principal:
     authentication: str  # "scram-sha-512" for Liaison's processes, "tls" for partners
     read: tuple[str, ...] = ()  # topics (full names) it consumes
     write: tuple[str, ...] = ()  # topics it produces to
-    describe: tuple[str, ...] = ()  # topics it only looks at (offsets, metadata)
     groups: tuple[str, ...] = ()  # consumer groups it joins (Read)
     group_describe: tuple[str, ...] = ()  # groups it only inspects
     prefixed: tuple[str, ...] = ()  # topic prefixes it reads (a partner's own topics)
@@ -190,27 +189,25 @@ def _refuse_prefix_clashes(policy: RoutingPolicy) -> None:
 def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") -> dict[str, Any]:
     return {
         "resource": {"type": kind, "name": name, "patternType": pattern},
-        "operations": operations,
+        "operations": list(operations),  # a copy each: no YAML anchors
         "host": "*",
     }
 
 
 def _user(principal: Principal) -> dict[str, Any]:
-    acls: list[dict[str, Any]] = []
-    for topic in principal.read:
-        acls.append(_acl("topic", topic, ["Read", "Describe"]))
-    for topic in principal.write:
-        acls.append(_acl("topic", topic, ["Write", "Describe"]))
-    for topic in principal.describe:
-        acls.append(_acl("topic", topic, ["Describe"]))
-    for prefix in principal.prefixed:
-        acls.append(_acl("topic", prefix, ["Read", "Describe"], "prefix"))
-    for group in principal.groups:
-        acls.append(_acl("group", group, ["Read", "Describe"]))
-    for group in principal.group_describe:
-        acls.append(_acl("group", group, ["Describe"]))
-    for prefix in principal.group_prefixes:
-        acls.append(_acl("group", prefix, ["Read", "Describe"], "prefix"))
+    rules = (  # (resource type, names, operations, pattern)
+        ("topic", principal.read, ["Read", "Describe"], "literal"),
+        ("topic", principal.write, ["Write", "Describe"], "literal"),
+        ("topic", principal.prefixed, ["Read", "Describe"], "prefix"),
+        ("group", principal.groups, ["Read", "Describe"], "literal"),
+        ("group", principal.group_describe, ["Describe"], "literal"),
+        ("group", principal.group_prefixes, ["Read", "Describe"], "prefix"),
+    )
+    acls = [
+        _acl(kind, name, operations, pattern)
+        for kind, names, operations, pattern in rules
+        for name in names
+    ]
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",

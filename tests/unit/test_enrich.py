@@ -143,17 +143,24 @@ def _at(event, moment, **envelope):
     )
 
 
-def _both_orders(customs, alert, window):
-    """The hits of the pair when the customs record comes first, and when the alert does."""
-    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
-    codec = {}
+def _codec():
+    """A stand-in for the Avro codec: events kept by id, the id as the bytes."""
+    kept = {}
 
     def encode(event):
-        codec[str(event.envelope.event_id)] = event
+        kept[str(event.envelope.event_id)] = event
         return str(event.envelope.event_id).encode()
 
     def decode(data):
-        return codec[data.decode()]
+        return kept[data.decode()]
+
+    return encode, decode
+
+
+def _both_orders(customs, alert, window):
+    """The hits of the pair when the customs record comes first, and when the alert does."""
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    encode, decode = _codec()
 
     hits = []
     for first, second in ((customs, alert), (alert, customs)):
@@ -252,14 +259,7 @@ def test_erasing_either_record_erases_the_hit_it_made():
         source_system=SourceSystem.POLICE,
         source_record_id="DE-SMV-1",
     )
-    codec = {}
-
-    def encode(event):
-        codec[str(event.envelope.event_id)] = event
-        return str(event.envelope.event_id).encode()
-
-    def decode(data):
-        return codec[data.decode()]
+    encode, decode = _codec()
 
     def probe(event, sides):
         is_alert = isinstance(event.payload, PoliceAlert)
