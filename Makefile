@@ -16,7 +16,7 @@ test: setup kafka-jars bench-peer kustomize check  ## every check and every test
 PEER := bench/.venv-quix
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
-	$(BIN)/liaison bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
+	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
 
 bench-peer: $(PEER)/.installed   ## the peer's own environment (Quix Streams pins older client libraries)
 

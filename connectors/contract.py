@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.errors import DeliveryRefusedError, EndpointUnavailableError, SerdeError
 from liaison.health import Health
 from liaison.kafka.client import (
@@ -54,7 +54,7 @@ from liaison.kafka.client import (
     producer_config,
     resolve_bootstrap,
 )
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import DEAD_LETTERS
 from liaison.metrics import ConnectorMetrics
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
@@ -134,8 +134,8 @@ class SinkRunner:
             consumer_config(settings, f"{settings.client_id}-{task.name}", bootstrap), [topic]
         )
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
-        self.dead_topic = DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
+        self.dead_topic = DEAD_LETTERS.full_name(settings.topic_prefix)
         self._rng = random.Random()  # noqa: S311 - jitter, not secrets
 
     def run(self, stop: threading.Event) -> None:

@@ -4,41 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pkgutil import resolve_name
 
 from aiohttp import web
 
-from connectors.cisplus import format as cisplus
+from connectors.catalogue import HTTP_SOURCES, Running
 from connectors.http_source import HttpSource, poll_forever
-from connectors.police import format as police
+from connectors.jsonbody import JsonBodyFormat
 from liaison.errors import ConfigurationError
 from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config
-from liaison.kafka.topics import DEAD_LETTER, INGEST_CISPLUS, INGEST_POLICE
+from liaison.kafka.topics import DEAD_LETTERS
 from liaison.metrics import ConnectorMetrics
 from liaison.settings import Settings, env_name
 
-__all__ = ["ENDPOINTS", "parse_tokens", "run_http_source"]
-
-# endpoint -> (path, body format, ingest topic)
-ENDPOINTS = {
-    "cisplus": ("records", cisplus.FORMAT, INGEST_CISPLUS),
-    "police": ("alerts", police.FORMAT, INGEST_POLICE),
-}
+__all__ = ["run", "run_http_source", "sender_tokens"]
 
 
-def parse_tokens(text: str) -> dict[str, dict[str, str]]:
-    """``endpoint:sender=token,...`` as {endpoint: {sender: token}}; errors name no token."""
-    tokens: dict[str, dict[str, str]] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        target, sep, token = item.partition("=")
-        endpoint, colon, sender = target.partition(":")
-        if not sep or not colon or not token or not sender or endpoint not in ENDPOINTS:
-            raise ConfigurationError(
-                f"{env_name('http_tokens')}: each entry is <endpoint>:<sender>=<token>, "
-                f"endpoint one of {', '.join(ENDPOINTS)} (entry for {target.strip()!r} is not)"
-            )
-        tokens.setdefault(endpoint, {})[sender] = token
-    return tokens
+def run(running: Running) -> None:
+    """``liaison connector run cisplus-source|police-source``."""
+    settings = running.settings
+    endpoint = running.kind.removesuffix("-source")
+    port = getattr(settings, HTTP_SOURCES[endpoint].port_setting)
+    running.say(f"{running.kind}: listening on http://{settings.http_host}:{port}")
+    run_http_source(settings, endpoint, running.stop, running.metrics, running.health)
+
+
+def sender_tokens(settings: Settings, endpoint: str) -> tuple[dict[str, str], list[str]]:
+    """The senders that may use ``endpoint`` with their tokens, and the tokens of the other
+    sources (a sender that uses one at the wrong door is refused, not unknown)."""
+    tokens = settings.http_tokens or {}
+    strange = sorted(set(tokens) - set(HTTP_SOURCES))
+    if strange:
+        raise ConfigurationError(
+            f"{env_name('http_tokens')}: no HTTP source is called {', '.join(strange)}; "
+            f"they are {', '.join(HTTP_SOURCES)}"
+        )
+    if not tokens.get(endpoint):
+        raise ConfigurationError(f"no sender may use {endpoint}: set {env_name('http_tokens')}")
+    own = {sender: token.get_secret_value() for sender, token in tokens[endpoint].items()}
+    foreign = [
+        token.get_secret_value()
+        for name, senders in tokens.items()
+        if name != endpoint
+        for token in senders.values()
+    ]
+    return own, foreign
 
 
 def run_http_source(
@@ -48,27 +59,24 @@ def run_http_source(
     metrics: ConnectorMetrics | None = None,
     health: Health | None = None,
 ) -> None:
-    path, body_format, ingest = ENDPOINTS[endpoint]
-    secret = settings.http_tokens.get_secret_value() if settings.http_tokens else ""
-    tokens = parse_tokens(secret)
-    if not tokens.get(endpoint):
-        raise ConfigurationError(f"no sender may use {endpoint}: set {env_name('http_tokens')}")
-    foreign = [t for name, senders in tokens.items() if name != endpoint for t in senders.values()]
-    port = settings.cisplus_port if endpoint == "cisplus" else settings.police_port
+    spec = HTTP_SOURCES[endpoint]
+    own, foreign = sender_tokens(settings, endpoint)
+    body_format: JsonBodyFormat = resolve_name(spec.body_format)
     prefix = settings.topic_prefix
     with KafkaProducer(producer_config(settings)) as producer:
         source = HttpSource(
             name=f"{endpoint}-source",
-            path=path,
+            path=spec.path,
             body_format=body_format,
-            tokens=tokens[endpoint],
+            tokens=own,
             foreign_tokens=foreign,
             producer=producer,
-            ingest_topic=ingest.full_name(prefix),
-            dead_letter_topic=DEAD_LETTER.full_name(prefix),
-            bulk=endpoint == "police",  # the watchlist import: a file of alerts
+            ingest_topic=spec.topic.full_name(prefix),
+            dead_letter_topic=DEAD_LETTERS.full_name(prefix),
+            bulk=spec.bulk,
             metrics=metrics,
         )
+        port = getattr(settings, spec.port_setting)
         asyncio.run(_serve(source, settings.http_host, port, producer, stop, health))
 
 

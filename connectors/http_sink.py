@@ -18,13 +18,14 @@ import urllib.request
 
 from confluent_kafka import Message
 
+from connectors.catalogue import Running, sink_name
 from connectors.contract import RetryPolicy, SinkRunner, SinkTask
 from liaison.errors import ConfigurationError, DeliveryRefusedError, EndpointUnavailableError
 from liaison.health import Health
 from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.jsonform import to_json
-from liaison.settings import Settings
+from liaison.settings import Settings, env_name
 
 __all__ = ["HttpDelivery", "HttpSink", "RetryPolicy"]
 
@@ -93,3 +94,32 @@ class HttpSink:
 
     def run(self, stop: threading.Event) -> None:
         self.runner.run(stop)
+
+
+def run(running: Running) -> None:
+    """``liaison connector run http-sink --partner ID``: one partner's topic to its endpoint."""
+    settings = running.settings
+    partners = running.policy.partners
+    partner = next((p for p in partners if p.id == running.partner), None)
+    if partner is None or partner.endpoint is None:
+        raise ConfigurationError(
+            f"--partner must name a partner with an endpoint in the policy; "
+            f"those are {', '.join(p.id for p in partners if p.endpoint)}"
+        )
+    target = (settings.partner_endpoints or {}).get(partner.endpoint)
+    if target is None:
+        raise ConfigurationError(
+            f"no URL and token for endpoint {partner.endpoint!r} in {env_name('partner_endpoints')}"
+        )
+    topic = settings.topic_prefix + partner.topic
+    running.say(f"http-sink: {topic} to {partner.endpoint}")
+    HttpSink(
+        settings,
+        name=sink_name(partner),
+        topic=topic,
+        url=target.url,
+        token=target.token.get_secret_value(),
+        partner=partner.id,
+        metrics=running.metrics,
+        health=running.health,
+    ).run(running.stop)

@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.jsonbody import JsonBodyFormat
 from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.errors import MappingError
 from liaison.health import Health
 from liaison.kafka.client import KafkaProducer
@@ -77,7 +77,7 @@ class HttpSource:
         self.ingest_topic, self.dead_letter_topic = ingest_topic, dead_letter_topic
         self.confirm_timeout_s = confirm_timeout_s
         self.bulk = bulk
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
 
     def app(self) -> web.Application:
         app = web.Application(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from connectors.catalogue import positions_reader_group
 from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config
 from liaison.kafka.topics import CONNECT_POSITIONS
 from liaison.settings import Settings
@@ -32,7 +33,7 @@ class PositionStore:
         self._positions: dict[str, Position] = {}
         config = consumer_config(
             settings,
-            f"{settings.client_id}-{connector}-positions-reader",
+            positions_reader_group(settings, connector),
             bootstrap,
             **{"enable.partition.eof": True, "enable.auto.commit": False},
         )

@@ -19,6 +19,7 @@ from liaison.errors import ConfigurationError
 from liaison.kafka.topics import TOPICS, TopicSpec, partner_topic
 from liaison.model.common import DataSubjectCategory, SienaHandlingCode, SourceSystem, TlpLevel
 from liaison.model.customs import CommodityArea
+from liaison.settings import Settings
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -27,6 +28,8 @@ __all__ = [
     "RoutingPolicy",
     "declared_topics",
     "load_policy",
+    "policy_of",
+    "policy_path",
 ]
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policy" / "routing.toml"
@@ -146,3 +149,13 @@ def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
 def declared_topics(policy: RoutingPolicy) -> tuple[TopicSpec, ...]:
     """Every topic a deployment needs: the fixed ones and one per partner of the policy."""
     return (*TOPICS, *(partner_topic(partner.topic) for partner in policy.partners))
+
+
+def policy_path(settings: Settings) -> Path:
+    """The routing policy file these settings name (``policy/routing.toml`` by default)."""
+    return settings.routing_policy or DEFAULT_POLICY
+
+
+def policy_of(settings: Settings) -> RoutingPolicy:
+    """The routing policy these settings name, loaded and checked."""
+    return load_policy(policy_path(settings))

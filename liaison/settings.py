@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from liaison.errors import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
+__all__ = ["ENV_PREFIX", "PartnerEndpoint", "Settings", "env_name", "load_settings"]
 
 ENV_PREFIX = "LIAISON_"
 
@@ -29,6 +29,26 @@ _TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]*$")
 def _xdg_dir(variable: str, fallback: str) -> Path:
     base = os.environ.get(variable)
     return Path(base) if base else Path.home() / fallback
+
+
+class PartnerEndpoint(BaseModel):
+    """Where one partner endpoint takes deliveries, and the token it expects."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    token: SecretStr
+
+
+def _entries(text: str) -> list[tuple[int, str]]:
+    """The comma-separated entries of a map-valued setting, numbered from 1 for errors
+    (which never quote an entry: it may hold a secret)."""
+    items = [part.strip() for part in text.split(",")]
+    return [(n, item) for n, item in enumerate(items, 1) if item]
+
+
+def _secret_text(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 class Settings(BaseModel):
@@ -72,11 +92,12 @@ class Settings(BaseModel):
     http_host: str = "127.0.0.1"
     cisplus_port: int = Field(default=8081, ge=0, le=65535)
     police_port: int = Field(default=8082, ge=0, le=65535)
-    # Bearer tokens of the sending systems: "cisplus:NL-CUSTOMS=<token>,police:NL-POLICE=<token>".
-    http_tokens: SecretStr | None = None
+    # Bearer tokens of the sending systems, per HTTP source and sender:
+    # "cisplus:NL-CUSTOMS=<token>,police:NL-POLICE=<token>".
+    http_tokens: dict[str, dict[str, SecretStr]] | None = None
     # Where the HTTP sinks deliver: "<endpoint>=<url>|<token>,..." for the endpoint names of
     # the routing policy, e.g. "nl-police=https://intake.example.nl/v1/liaison|<token>".
-    partner_endpoints: SecretStr | None = None
+    partner_endpoints: dict[str, PartnerEndpoint] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Metrics: every process serves /metrics here; port 0 picks a free one (and logs it).
@@ -112,6 +133,40 @@ class Settings(BaseModel):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not host:port")
         return value
+
+    @field_validator("http_tokens", mode="before")
+    @classmethod
+    def _sender_tokens(cls, value: object) -> object:
+        if value is None or isinstance(value, Mapping):
+            return value
+        shape = "<endpoint>:<sender>=<token>"
+        tokens: dict[str, dict[str, SecretStr]] = {}
+        for number, item in _entries(_secret_text(value)):
+            target, sep, token = item.partition("=")
+            endpoint, colon, sender = (part.strip() for part in target.partition(":"))
+            if not (sep and colon and endpoint and sender and token.strip()):
+                raise ValueError(f"entry {number} is not {shape}")
+            if sender in tokens.get(endpoint, {}):
+                raise ValueError(f"entry {number}: {endpoint}:{sender} has a token already")
+            tokens.setdefault(endpoint, {})[sender] = SecretStr(token.strip())
+        return tokens
+
+    @field_validator("partner_endpoints", mode="before")
+    @classmethod
+    def _endpoint_targets(cls, value: object) -> object:
+        if value is None or isinstance(value, Mapping):
+            return value
+        shape = "<endpoint>=<url>|<token>"
+        targets: dict[str, PartnerEndpoint] = {}
+        for number, item in _entries(_secret_text(value)):
+            endpoint, sep, target = (part.strip() for part in item.partition("="))
+            url, bar, token = (part.strip() for part in target.partition("|"))
+            if not (sep and bar and endpoint and url and token):
+                raise ValueError(f"entry {number} is not {shape}")
+            if endpoint in targets:
+                raise ValueError(f"entry {number}: endpoint {endpoint} is given twice")
+            targets[endpoint] = PartnerEndpoint(url=url, token=SecretStr(token))
+        return targets
 
     def kafka_client_config(self) -> dict[str, str]:
         """Security and identity settings in librdkafka's dotted keys (no bootstrap)."""

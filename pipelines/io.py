@@ -16,9 +16,8 @@ import faust
 from faust.types import EventT, StreamT, TopicT
 
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT, PIPELINE_OUTCOME
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.kafka.topics import PIPELINE_OUTCOMES
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT, PIPELINE_OUTCOME
+from liaison.kafka.topics import DEAD_LETTERS, PIPELINE_OUTCOMES
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.settings import Settings
@@ -35,10 +34,10 @@ class StageIO:
         self.app = app
         self.settings = settings
         self.events = AvroCodec(EVENT)
-        self._dead_letters = AvroCodec(DEAD_LETTER)
+        self._dead_letters = AvroCodec(DEAD_LETTER_SCHEMA)
         self._outcomes = AvroCodec(PIPELINE_OUTCOME)
         prefix = settings.topic_prefix
-        self.dead_letter_topic: TopicT = app.topic(DEAD_LETTER_TOPIC.full_name(prefix))
+        self.dead_letter_topic: TopicT = app.topic(DEAD_LETTERS.full_name(prefix))
         self.outcome_topic: TopicT = app.topic(PIPELINE_OUTCOMES.full_name(prefix))
 
     def topic(self, name: str) -> TopicT:

@@ -27,9 +27,10 @@ from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
+from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
 from liaison.kafka.topics import (
     AUDIT,
+    DEAD_LETTERS,
     INGEST_TOPICS,
     PIPELINE_DEDUPED,
     PIPELINE_ENRICHED,
@@ -37,7 +38,6 @@ from liaison.kafka.topics import (
     PIPELINE_VERSIONED,
     PIPELINE_WATCH,
 )
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.model.police import IdentifierKind, PoliceAlert
@@ -85,7 +85,7 @@ class Peer:
         self.policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
         self.events = AvroCodec(EVENT)
         self.outcomes = AvroCodec(PIPELINE_OUTCOME)
-        self.dead_letters = AvroCodec(DEAD_LETTER)
+        self.dead_letters = AvroCodec(DEAD_LETTER_SCHEMA)
         self.audits = AvroCodec(DELIVERY_AUDIT)
         self.dedupe_window = timedelta(seconds=settings.dedupe_window_s)
         self.watch_window = timedelta(seconds=settings.watch_window_s)
@@ -103,7 +103,7 @@ class Peer:
         place = (context.topic, context.partition, context.offset)
         letter = records.dead_letter(value, key, (), place, stage, reason)
         encoded = self.dead_letters.encode(to_avro(letter))
-        return Out(DEAD_LETTER_TOPIC.name, key or b"", encoded)
+        return Out(DEAD_LETTERS.name, key or b"", encoded)
 
     def outcome(
         self, event: Event, stage: str, outcome: str, reason: str, related: str | None = None

@@ -25,6 +25,7 @@ from pathlib import Path
 from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 
+from connectors.catalogue import Running
 from connectors.cen.format import write_export
 from connectors.contract import SinkRunner, SinkTask
 from liaison.errors import DeliveryRefusedError
@@ -136,3 +137,20 @@ class CenSink:
 
     def run(self, stop: threading.Event) -> None:
         self.runner.run(stop)
+
+
+def run(running: Running) -> None:
+    """``liaison connector run cen-sink``: the CEN partner's topic into the outbox."""
+    settings = running.settings
+    cen = next(p for p in running.policy.partners if p.kind == "cen")
+    topic = settings.topic_prefix + cen.topic
+    outbox = settings.cen_outbox or settings.state_dir / "cen" / "outbox"
+    running.say(f"cen-sink: writing {topic} to {outbox}")
+    CenSink(
+        settings,
+        topic=topic,
+        outbox=outbox,
+        partner=cen.id,
+        metrics=running.metrics,
+        health=running.health,
+    ).run(running.stop)

@@ -24,15 +24,15 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from connectors.catalogue import Running
 from connectors.cen.format import CenDefaults, RowResult, read_export
 from connectors.cen.xmlexport import read_xml_export
 from connectors.positions import Position, PositionStore
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.kafka.topics import INGEST_CEN
+from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.exchange import DeadLetter
@@ -82,10 +82,10 @@ class CenSource:
         bootstrap = resolve_bootstrap(settings)
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
         self.positions = PositionStore(settings, bootstrap, NAME)
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
         prefix = settings.topic_prefix
         self.ingest_topic = INGEST_CEN.full_name(prefix)
-        self.dead_topic = DEAD_LETTER_TOPIC.full_name(prefix)
+        self.dead_topic = DEAD_LETTERS.full_name(prefix)
 
     def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -226,3 +226,14 @@ class CenSource:
 def _persons_path(path: Path) -> Path:
     """The persons file of a CSV export (an XML export nests its persons)."""
     return path.with_name(path.name.removesuffix(_CSV) + ".persons.csv")
+
+
+def run(running: Running) -> None:
+    """``liaison connector run cen-source``: the inbox until stopped."""
+    settings = running.settings
+    inbox = settings.cen_inbox or settings.state_dir / "cen" / "inbox"
+    archive = settings.cen_archive or settings.state_dir / "cen" / "archive"
+    running.say(f"cen-source: watching {inbox}, archiving to {archive}")
+    CenSource(
+        settings, inbox=inbox, archive=archive, metrics=running.metrics, health=running.health
+    ).run(running.stop)

@@ -26,7 +26,7 @@ from fastavro.schema import (
 from liaison.errors import SchemaError
 
 __all__ = [
-    "DEAD_LETTER",
+    "DEAD_LETTER_SCHEMA",
     "DELIVERY_AUDIT",
     "EVENT",
     "PIPELINE_OUTCOME",
@@ -42,9 +42,9 @@ RELEASED_DIR = SCHEMA_DIR.parent / "released"
 
 EVENT = "liaison.common.Event"
 DELIVERY_AUDIT = "liaison.exchange.DeliveryAudit"
-DEAD_LETTER = "liaison.exchange.DeadLetter"
+DEAD_LETTER_SCHEMA = "liaison.exchange.DeadLetter"
 PIPELINE_OUTCOME = "liaison.exchange.PipelineOutcome"
-TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER, PIPELINE_OUTCOME)
+TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER_SCHEMA, PIPELINE_OUTCOME)
 
 CURRENT = "current"
 

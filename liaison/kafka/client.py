@@ -30,7 +30,6 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from liaison.errors import ConfigurationError, DeliveryError, FlushTimeoutError, RetriableError
-from liaison.kafka.embedded import EmbeddedKafka
 from liaison.settings import Settings, env_name
 
 __all__ = [
@@ -57,16 +56,13 @@ Headers = Sequence[tuple[str, bytes]]
 
 
 def resolve_bootstrap(settings: Settings) -> str:
-    """The configured bootstrap servers, else those of the running embedded broker."""
+    """The configured bootstrap servers; a process never goes looking for a broker."""
     if settings.bootstrap_servers:
         return settings.bootstrap_servers
-    info = EmbeddedKafka.from_settings(settings).status()
-    if info is None:
-        raise ConfigurationError(
-            f"no Kafka to talk to: set {env_name('bootstrap_servers')} "
-            "or start the embedded broker with `liaison kafka start`"
-        )
-    return info.bootstrap_servers
+    raise ConfigurationError(
+        f"no Kafka to talk to: set {env_name('bootstrap_servers')} (for the embedded broker, "
+        "to the address `liaison kafka start` prints)"
+    )
 
 
 def admin_result(future: Future[T], timeout_s: float = 30.0) -> T:

@@ -21,15 +21,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from liaison.health import Health
 from liaison.kafka.client import consumer_config, resolve_bootstrap
-from liaison.kafka.topics import (
-    INGEST_TOPICS,
-    PIPELINE_DEDUPED,
-    PIPELINE_ENRICHED,
-    PIPELINE_VERSIONED,
-    PIPELINE_WATCH,
-)
 from liaison.metrics import LagMetrics
 from liaison.policy import RoutingPolicy
+from liaison.processes import catalogue
 from liaison.settings import Settings
 
 __all__ = ["LagExporter", "LagReading", "watched_groups"]
@@ -78,17 +72,9 @@ class LagReading:
 
 
 def watched_groups(settings: Settings, policy: RoutingPolicy) -> dict[str, list[str]]:
-    """Liaison's consumer groups and the topics each reads: the pipeline worker's, and each
-    sink's (named as the sinks name their groups)."""
-    prefix = settings.topic_prefix
-    stages = [*INGEST_TOPICS, PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH]
-    groups = {settings.pipeline_app_id: [s.full_name(prefix) for s in [*stages, PIPELINE_ENRICHED]]}
-    for partner in policy.partners:
-        if partner.endpoint is None:
-            continue
-        sink = "cen-sink" if partner.kind == "cen" else f"{partner.endpoint}-sink"
-        groups[f"{settings.client_id}-{sink}"] = [prefix + partner.topic]
-    return groups
+    """Liaison's consumer groups that commit, and the topics each consumes: every process
+    of the catalogue with a group (the pipeline worker's, each sink's)."""
+    return {p.group: list(p.consumes) for p in catalogue(settings, policy) if p.group}
 
 
 class LagExporter:

@@ -31,7 +31,7 @@ from liaison.kafka.client import admin_result
 __all__ = [
     "AUDIT",
     "CONNECT_POSITIONS",
-    "DEAD_LETTER",
+    "DEAD_LETTERS",
     "INGEST_CEN",
     "INGEST_CISPLUS",
     "INGEST_POLICE",
@@ -155,7 +155,7 @@ PIPELINE_OUTCOMES = TopicSpec(
     "stale versions, merged reports, events nobody may receive).",
     config=_stream_config(30),
 )
-DEAD_LETTER = TopicSpec(
+DEAD_LETTERS = TopicSpec(
     "deadletter",
     3,
     "Every record a stage or connector could not handle: original bytes, origin and reason.",
@@ -216,7 +216,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     *INGEST_TOPICS,
     *PIPELINE_TOPICS,
     *STATE_TOPICS,
-    DEAD_LETTER,
+    DEAD_LETTERS,
     AUDIT,
 )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.bench.runner import BenchOptions, run_bench
+from bench.runner import BenchOptions, run_bench
 from liaison.settings import load_settings
 
 pytestmark = pytest.mark.integration

@@ -13,15 +13,15 @@ import pytest
 
 from connectors.cen.sink import CenSink
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import DEAD_LETTERS
 from liaison.model import to_avro
 from liaison.model.common import SourceSystem
 from liaison.model.customs import Seizure
 from liaison.policy import load_policy
-from liaison.synthetic.generator import Label, TrafficGenerator
 from pipelines.route.decide import strip_personal
+from stack.synthetic.generator import Label, TrafficGenerator
 
 pytestmark = pytest.mark.integration
 
@@ -85,10 +85,10 @@ def test_outbox_files_with_manifests_and_personal_data_refused(declared_topics, 
     assert written == {(e.envelope.source_record_id, e.envelope.version) for e in clean}
     assert not list(outbox.glob("*.part"))
 
-    letters = AvroCodec(DEAD_LETTER)
+    letters = AvroCodec(DEAD_LETTER_SCHEMA)
     with KafkaConsumer(
         consumer_config(settings, "check-cen-sink"),
-        [DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)],
+        [DEAD_LETTERS.full_name(settings.topic_prefix)],
     ) as consumer:
         dead: list[dict[str, object]] = []
         deadline = time.monotonic() + 30

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.native import write_native
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.embedded import read_log_tail
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.kafka.topics import INGEST_CEN
+from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
 from liaison.model.common import SourceSystem
-from liaison.synthetic.generator import Label, TrafficGenerator
+from stack.native import write_native
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
 
 pytestmark = pytest.mark.integration
@@ -37,12 +36,12 @@ def _start(settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _read(settings, group: str, until, limit_s: float = 120.0):
-    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     keys: Counter[tuple[str, int]] = Counter()
     dead: list[dict[str, object]] = []
     topics = [
         INGEST_CEN.full_name(settings.topic_prefix),
-        DEAD_LETTER_TOPIC.full_name(settings.topic_prefix),
+        DEAD_LETTERS.full_name(settings.topic_prefix),
     ]
     deadline = time.monotonic() + limit_s
     with KafkaConsumer(consumer_config(settings, group), topics) as consumer:

@@ -6,7 +6,7 @@ import pytest
 
 from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.topics import INGEST_TOPICS
-from liaison.synthetic.output import LABEL_HEADER
+from stack.synthetic.output import LABEL_HEADER
 from tests.integration.conftest import liaison_env, run_liaison
 
 pytestmark = pytest.mark.integration

@@ -13,13 +13,13 @@ from prometheus_client import CollectorRegistry
 
 from connectors.http_sink import HttpSink, RetryPolicy
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import DEAD_LETTERS
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event
-from liaison.synthetic.generator import TrafficGenerator
+from stack.synthetic.generator import TrafficGenerator
 
 pytestmark = pytest.mark.integration
 
@@ -142,13 +142,13 @@ def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topic
     topic = settings.topic_prefix + "partner.de-bka"
     events = list(_events(6))[:6]
     _produce(settings, topic, events)
-    letters = AvroCodec(DEAD_LETTER)
+    letters = AvroCodec(DEAD_LETTER_SCHEMA)
     dead: list[dict[str, object]] = []
     with (
         Endpoint([], then=422) as endpoint,
         KafkaConsumer(
             consumer_config(settings, "check-http-sink"),
-            [DEAD_LETTER_TOPIC.full_name(settings.topic_prefix)],
+            [DEAD_LETTERS.full_name(settings.topic_prefix)],
         ) as consumer,
     ):
         sink = HttpSink(

@@ -15,13 +15,12 @@ import pytest
 from connectors.cisplus import format as cisplus
 from connectors.police import format as police
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.embedded import free_port, read_log_tail
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
-from liaison.kafka.topics import INGEST_CISPLUS, INGEST_POLICE
+from liaison.kafka.topics import DEAD_LETTERS, INGEST_CISPLUS, INGEST_POLICE
 from liaison.model.common import SourceSystem
-from liaison.synthetic.generator import Label, TrafficGenerator
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
 
 pytestmark = pytest.mark.integration
@@ -116,11 +115,11 @@ def test_cis_records_over_http(endpoint):
     assert post(url, bodies[2], "tok-nl-police-456")[0] == 403
     assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token)[0] == 413
 
-    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     received: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
     prefix = settings.topic_prefix
-    topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTER_TOPIC.full_name(prefix)]
+    topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-http"), topics) as consumer:
         deadline = time.monotonic() + 60
         while (len(received) < len(bodies) + 1 or len(dead) < 3) and time.monotonic() < deadline:
@@ -200,11 +199,11 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token, "alerts")[0] == 413
 
     expected = {str(a.envelope.event_id) for i, a in enumerate(alerts) if i not in (10, 20)}
-    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER)
+    events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     seen: set[str] = set()
     dead: list[dict[str, Any]] = []
     prefix = settings.topic_prefix
-    topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTER_TOPIC.full_name(prefix)]
+    topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-police-bulk"), topics) as consumer:
         deadline = time.monotonic() + 60
         while (len(seen) < len(expected) or len(dead) < 2) and time.monotonic() < deadline:

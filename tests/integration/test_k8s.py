@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from liaison.k8s.generate import generated_files, stale_files
-from liaison.k8s.validate import CrdSchemas, Validator, find_kustomize, render, workload_problems
-from liaison.k8s.workloads import METRICS_PORT
 from liaison.kafka.jars import KAFKA_VERSION
 from liaison.kafka.topics import (
     INGEST_TOPICS,
@@ -26,6 +23,9 @@ from liaison.kafka.topics import (
 )
 from liaison.policy import DEFAULT_POLICY, declared_topics, load_policy
 from liaison.settings import load_settings
+from stack.k8s.generate import generated_files, stale_files
+from stack.k8s.validate import CrdSchemas, Validator, find_kustomize, render, workload_problems
+from stack.k8s.workloads import METRICS_PORT
 from tests.integration.conftest import run_liaison
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from liaison.monitoring import LocalPrometheus
 from liaison.settings import load_settings
+from stack.monitoring import LocalPrometheus
 from tests.integration.conftest import liaison_command, liaison_env
 from tests.integration.test_demo import _lines, _wait_for
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
+from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
 from liaison.identity import event_id_for
 from liaison.kafka.client import (
     KafkaConsumer,
@@ -26,13 +26,12 @@ from liaison.kafka.client import (
     producer_config,
 )
 from liaison.kafka.embedded import free_port, read_log_tail
-from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES, STATE_VERSIONS
-from liaison.kafka.topics import DEAD_LETTER as DEAD_LETTER_TOPIC
+from liaison.kafka.topics import AUDIT, DEAD_LETTERS, PIPELINE_OUTCOMES, STATE_VERSIONS
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.exchange import WatchlistHit
 from liaison.policy import load_policy
-from liaison.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
+from stack.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
 
 pytestmark = pytest.mark.integration
@@ -133,11 +132,11 @@ def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float
     prefix = settings.topic_prefix
     partners = {prefix + p.topic: p.id for p in POLICY.partners}
     events, audits = AvroCodec(EVENT), AvroCodec(DELIVERY_AUDIT)
-    dead, outcomes = AvroCodec(DEAD_LETTER), AvroCodec(PIPELINE_OUTCOME)
+    dead, outcomes = AvroCodec(DEAD_LETTER_SCHEMA), AvroCodec(PIPELINE_OUTCOME)
     topics = [
         *partners,
         AUDIT.full_name(prefix),
-        DEAD_LETTER_TOPIC.full_name(prefix),
+        DEAD_LETTERS.full_name(prefix),
         PIPELINE_OUTCOMES.full_name(prefix),
     ]
     started = last = time.monotonic()
@@ -152,7 +151,7 @@ def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float
                     )
                 elif topic == AUDIT.full_name(prefix):
                     output.audits.append(audits.decode(value))
-                elif topic == DEAD_LETTER_TOPIC.full_name(prefix):
+                elif topic == DEAD_LETTERS.full_name(prefix):
                     letter = dead.decode(value)
                     origin = (
                         letter["source_topic"],

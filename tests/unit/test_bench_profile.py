@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.profile import part_of, summarise
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
-from liaison.bench.profile import part_of, summarise
-from liaison.synthetic.generator import TrafficGenerator
+from stack.synthetic.generator import TrafficGenerator
 
 
 def test_encoding_shows_as_avro_encode_and_decoding_as_avro_decode(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import pytest
 
 from connectors.cen.format import read_export, write_export
 from connectors.cen.xmlexport import NAMESPACE, read_xml_export, write_xml_export
-from connectors.native import write_native
 from liaison.identity import event_id_for
 from liaison.model.common import Event, Lineage, SourceSystem
-from liaison.synthetic.generator import Label, TrafficGenerator
+from stack.native import write_native
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import realistic_seizure
 
 INGEST = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -141,3 +141,42 @@ def test_http_sink_needs_a_partner_with_an_endpoint_and_its_address(tmp_path):
     assert unset.returncode == 2
     assert "nl-police" in unset.stderr
     assert "LIAISON_PARTNER_ENDPOINTS" in unset.stderr
+
+
+_MODULES_AFTER = """
+import sys
+from liaison.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="liaison")
+except SystemExit:
+    pass
+print("\\n".join(sorted(sys.modules)))
+"""
+
+
+def _modules_after(tmp_path, *args):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        env={**base, "LIAISON_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(result.stdout.split())
+
+
+def test_the_worker_command_loads_no_connector_and_nothing_that_composes_the_parts(tmp_path):
+    loaded = _modules_after(tmp_path, "worker", "--help")
+    assert "pipelines.commands" in loaded
+    above = sorted(m for m in loaded if m.split(".")[0] in ("connectors", "stack", "bench"))
+    assert above == []
+    assert "faust" not in loaded  # the worker loads Faust only when it runs
+
+
+def test_a_connector_command_loads_no_stage_and_no_faust(tmp_path):
+    loaded = _modules_after(tmp_path, "connector", "run", "--help")
+    assert "connectors.commands" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in ("pipelines", "stack", "bench")) == []
+    assert "faust" not in loaded

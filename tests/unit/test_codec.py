@@ -9,7 +9,7 @@ from fastavro.utils import generate_many
 
 from liaison.avro.codec import HEADER_BYTES, MARKER, AvroCodec
 from liaison.avro.store import (
-    DEAD_LETTER,
+    DEAD_LETTER_SCHEMA,
     EVENT,
     RELEASED_DIR,
     SCHEMA_DIR,
@@ -130,7 +130,7 @@ def test_oversized_message_is_refused_before_decoding(event_codec):
 
 
 def test_a_message_of_another_type_is_refused(event_codec):
-    dead_letter = AvroCodec(DEAD_LETTER)
+    dead_letter = AvroCodec(DEAD_LETTER_SCHEMA)
     data = dead_letter.encode(next(iter(generate_many(dead_letter.reader.parsed, 1))))
     with pytest.raises(InvalidMessageError, match="DeadLetter"):
         event_codec.decode(data)

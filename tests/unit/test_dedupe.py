@@ -6,7 +6,6 @@ import pytest
 
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.customs import CisRecord, Quantity, QuantityUnit, Seizure
-from liaison.synthetic.generator import Label, TrafficGenerator
 from pipelines.dedupe.decide import (
     Candidate,
     Outcome,
@@ -23,6 +22,7 @@ from pipelines.dedupe.fingerprint import (
     quantities_agree,
     seizure_view,
 )
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import realistic_seizure
 
 WINDOW = timedelta(days=7)

@@ -7,10 +7,10 @@ from datetime import timedelta
 from liaison.model.common import DataSubjectCategory, Operation, SourceSystem
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
-from liaison.synthetic.generator import Label, TrafficGenerator
 from pipelines.enrich.enrich import enrich, risk
 from pipelines.enrich.join import Entries, join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import realistic_seizure
 
 

@@ -9,8 +9,8 @@ from liaison.model import from_avro
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.customs import CisRecord, QuantityUnit, Seizure
 from liaison.model.police import PoliceAlert
-from liaison.synthetic.generator import Label, TrafficGenerator, TrafficMix
 from liaison.validation import validate
+from stack.synthetic.generator import Label, TrafficGenerator, TrafficMix
 
 CODEC = AvroCodec(EVENT)
 

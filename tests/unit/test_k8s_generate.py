@@ -1,10 +1,10 @@
-"""liaison.k8s.generate: what the manifests derive from the policy, and what it refuses."""
+"""stack.k8s.generate: what the manifests derive from the policy, and what it refuses."""
 
 import pytest
 
 from liaison.errors import ConfigurationError
-from liaison.k8s.generate import principals
 from liaison.policy import DEFAULT_POLICY, load_policy
+from stack.k8s.generate import principals
 
 SECOND_UNESCO = """
 [[partners]]

@@ -10,12 +10,12 @@ import pytest
 
 from connectors.cen.format import SEIZURE_COLUMNS, read_export, seizure_row, write_export
 from connectors.cisplus import format as cisplus
-from connectors.native import write_native
 from connectors.police import format as police
 from liaison.errors import MappingError
 from liaison.identity import event_id_for
 from liaison.model.common import Event, Lineage, SourceSystem
-from liaison.synthetic.generator import Label, TrafficGenerator
+from stack.native import write_native
+from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import realistic_seizure
 
 INGEST = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

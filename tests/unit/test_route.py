@@ -14,8 +14,8 @@ from liaison.model.common import (
 )
 from liaison.model.customs import CommodityArea, Seizure
 from liaison.policy import DEFAULT_POLICY, load_policy
-from liaison.synthetic.generator import TrafficGenerator
 from pipelines.route.decide import route_decision, strip_personal
+from stack.synthetic.generator import TrafficGenerator
 from tests.samples import realistic_seizure
 
 POLICY = load_policy()

@@ -66,8 +66,8 @@ from liaison.model.customs import (
     TransportMode,
 )
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
-from liaison.synthetic import world
 from liaison.validation import container_check_digit, imo_check_digit
+from stack.synthetic import world
 
 __all__ = ["Label", "SyntheticRecord", "TrafficGenerator", "TrafficMix"]
 

@@ -4,7 +4,7 @@ A hand-written confluent-kafka loop that consumes the ingest topics, decodes eac
 (Avro single-object encoding, the same codec as Liaison), encodes it again and produces it
 to one output topic, idempotently with ``acks=all`` as Liaison does, with offsets stored
 after the produce. No dedupe, no enrichment, no routing, no state. Run as its own process
-(``python -m liaison.bench.floor``) so its memory is measured alone.
+(``python -m bench.floor``) so its memory is measured alone.
 """
 
 from __future__ import annotations

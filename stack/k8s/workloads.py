@@ -13,8 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liaison.k8s.naming import CLUSTER, sink_name
+from liaison.errors import ConfigurationError
 from liaison.policy import RoutingPolicy
+from liaison.processes import Process as CatalogueProcess
+from liaison.processes import catalogue
+from liaison.settings import Settings, env_name
+from stack.k8s.naming import CLUSTER, deployment_settings
 
 __all__ = ["METRICS_PORT", "TERMINATION_GRACE_S", "Process", "processes", "workload"]
 
@@ -48,99 +52,59 @@ class Process:
     extra_env: tuple[tuple[str, str], ...] = field(default=())
 
 
-def processes(policy: RoutingPolicy) -> list[Process]:
-    """Every process of a deployment, the sinks following the policy's partners."""
-    tokens = (("LIAISON_HTTP_TOKENS", "liaison-http-tokens", "tokens"),)
-    listed = [
-        Process(
-            "liaison-worker",
-            "pipeline",
-            "liaison-worker",
-            ("worker",),
-            "liaison-pipeline",
-            replicas=None,  # pipeline/scaledobject.yaml keeps two or more
-            # Faust keeps its tables in memory, rebuilt from the changelogs at start: the
-            # memory bound grows with the dedupe and watch windows.
-            cpu=("500m", "2"),
-            memory=("1Gi", "2Gi"),
+# Secrets as the deployment keeps them: setting -> (Secret, key). A secret setting not
+# listed here is kept in the Secret ``liaison-<setting>`` under the key ``value``.
+SECRETS = {
+    "http_tokens": ("liaison-http-tokens", "tokens"),
+    "partner_endpoints": ("liaison-partner-endpoints", "endpoints"),
+}
+# Where the shared directories live: under the CEN exchange volume's mount.
+EXCHANGE_MOUNT = "/var/lib/liaison/cen"
+# Requests and limits beyond the default, by process: (cpu request, limit), (memory ...).
+SIZES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    # Faust keeps its tables in memory, rebuilt from the changelogs at start: the memory
+    # bound grows with the dedupe and watch windows.
+    "worker": (("500m", "2"), ("1Gi", "2Gi")),
+    "lag-exporter": (("100m", "1"), ("128Mi", "256Mi")),
+}
+
+
+def _directory(setting: str) -> str:
+    """``cen_inbox`` -> ``/var/lib/liaison/cen/inbox``: the exchange volume holds them all."""
+    area, _, name = setting.partition("_")
+    if area != "cen" or not name:
+        raise ConfigurationError(f"no volume holds the directory of setting {setting!r}")
+    return f"{EXCHANGE_MOUNT}/{name}"
+
+
+def _workload(spec: CatalogueProcess) -> Process:
+    sizes = SIZES.get(spec.name)
+    port = None
+    if spec.port_setting is not None:
+        port = int(Settings.model_fields[spec.port_setting].default)
+    return Process(
+        name=f"liaison-{spec.name}",
+        component=spec.part,
+        job=spec.job,
+        args=spec.command,
+        kafka_user=spec.principal,
+        replicas=spec.replicas,
+        singleton=spec.singleton,
+        http_port=port,
+        secrets=tuple(
+            (env_name(s), *SECRETS.get(s, (f"liaison-{s.replace('_', '-')}", "value")))
+            for s in spec.secrets
         ),
-        Process(
-            "liaison-cen-source",
-            "connector",
-            "liaison-connector",
-            ("connector", "run", "cen-source"),
-            "liaison-cen-source",
-            singleton=True,  # one reader per inbox: its resume positions are its own
-            exchange=True,
-            extra_env=(
-                ("LIAISON_CEN_INBOX", "/var/lib/liaison/cen/inbox"),
-                ("LIAISON_CEN_ARCHIVE", "/var/lib/liaison/cen/archive"),
-            ),
-        ),
-        Process(
-            "liaison-cisplus-source",
-            "connector",
-            "liaison-connector",
-            ("connector", "run", "cisplus-source"),
-            "liaison-cisplus-source",
-            replicas=2,
-            http_port=8081,
-            secrets=tokens,
-        ),
-        Process(
-            "liaison-police-source",
-            "connector",
-            "liaison-connector",
-            ("connector", "run", "police-source"),
-            "liaison-police-source",
-            replicas=2,
-            http_port=8082,
-            secrets=tokens,
-        ),
-    ]
-    for partner in policy.partners:
-        if partner.endpoint is None:
-            continue
-        sink = sink_name(partner)
-        if partner.kind == "cen":
-            listed.append(
-                Process(
-                    f"liaison-{sink}",
-                    "connector",
-                    "liaison-connector",
-                    ("connector", "run", "cen-sink"),
-                    f"liaison-{sink}",
-                    singleton=True,  # one writer numbers the outbox's upload files
-                    exchange=True,
-                    extra_env=(("LIAISON_CEN_OUTBOX", "/var/lib/liaison/cen/outbox"),),
-                )
-            )
-        else:
-            listed.append(
-                Process(
-                    f"liaison-{sink}",
-                    "connector",
-                    "liaison-connector",
-                    ("connector", "run", "http-sink", "--partner", partner.id),
-                    f"liaison-{sink}",
-                    replicas=2,
-                    partner_egress=True,
-                    secrets=(
-                        ("LIAISON_PARTNER_ENDPOINTS", "liaison-partner-endpoints", "endpoints"),
-                    ),
-                )
-            )
-    listed.append(
-        Process(
-            "liaison-lag-exporter",
-            "monitoring",
-            "liaison-lag-exporter",
-            ("lag-exporter",),
-            "liaison-lag-exporter",
-            memory=("128Mi", "256Mi"),
-        )
+        exchange=bool(spec.directories),
+        partner_egress=spec.egress,
+        **({"cpu": sizes[0], "memory": sizes[1]} if sizes else {}),
+        extra_env=tuple((env_name(d), _directory(d)) for d in spec.directories),
     )
-    return listed
+
+
+def processes(policy: RoutingPolicy) -> list[Process]:
+    """Every process of a deployment, as the parts' catalogues declare them."""
+    return [_workload(spec) for spec in catalogue(deployment_settings(), policy)]
 
 
 def _labels(process: Process) -> dict[str, str]:

@@ -31,7 +31,7 @@ from connectors.cen.xmlexport import xml_of_rows
 from connectors.cisplus.format import body_of as cis_body
 from connectors.police.format import body_of as police_body
 from liaison.model.common import Event, SourceSystem
-from liaison.synthetic.generator import Label, SyntheticRecord
+from stack.synthetic.generator import Label, SyntheticRecord
 
 __all__ = ["CenExports", "NativeRecord", "native_form", "write_native"]
 

@@ -18,32 +18,12 @@ from typing import Any
 import yaml
 
 from liaison.errors import ConfigurationError
-from liaison.k8s.naming import (
-    CLIENT_ID,
-    CLUSTER,
-    PIPELINE_GROUP,
-    TOPIC_PREFIX,
-    partner_user,
-    sink_name,
-)
-from liaison.k8s.workloads import processes, workload
-from liaison.kafka.topics import (
-    AUDIT,
-    CONNECT_POSITIONS,
-    DEAD_LETTER,
-    INGEST_CEN,
-    INGEST_CISPLUS,
-    INGEST_POLICE,
-    INGEST_TOPICS,
-    PIPELINE_DEDUPED,
-    PIPELINE_ENRICHED,
-    PIPELINE_OUTCOMES,
-    PIPELINE_VERSIONED,
-    PIPELINE_WATCH,
-    STATE_TOPICS,
-    TopicSpec,
-)
+from liaison.kafka.topics import TopicSpec
 from liaison.policy import RoutingPolicy, declared_topics
+from liaison.processes import Process as CatalogueProcess
+from liaison.processes import catalogue
+from stack.k8s.naming import CLUSTER, TOPIC_PREFIX, deployment_settings, partner_user
+from stack.k8s.workloads import processes, workload
 
 __all__ = ["Principal", "generated_files", "principals", "stale_files", "write_files"]
 
@@ -83,79 +63,23 @@ class Principal:
     quotas: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_QUOTAS))
 
 
-def _names(specs: Iterable[TopicSpec]) -> tuple[str, ...]:
-    return tuple(spec.full_name(TOPIC_PREFIX) for spec in specs)
+def _principal(process: CatalogueProcess) -> Principal:
+    return Principal(
+        process.principal,
+        process.summary,
+        "scram-sha-512",
+        read=(*process.consumes, *process.reads),
+        write=process.writes,
+        groups=(*((process.group,) if process.group else ()), *process.reader_groups),
+        group_describe=process.describes_groups,
+    )
 
 
 def principals(policy: RoutingPolicy) -> list[Principal]:
-    """Every Kafka user of the deployment: the worker, each connector, the lag exporter and
-    each partner that reads its deliveries from Kafka itself."""
-    dead = DEAD_LETTER.full_name(TOPIC_PREFIX)
-    partner_topics = tuple(TOPIC_PREFIX + p.topic for p in policy.partners)
-    stages = (PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH, PIPELINE_ENRICHED)
-    changelogs = tuple(s for s in STATE_TOPICS if s is not CONNECT_POSITIONS)
-    users = [
-        Principal(
-            "liaison-pipeline",
-            "The pipeline worker: reads ingest and its own stages, writes deliveries, audit "
-            "records, outcomes and dead letters, and keeps its tables' changelogs.",
-            "scram-sha-512",
-            read=_names((*INGEST_TOPICS, *stages, *changelogs)),
-            write=(
-                *_names((*stages, *changelogs, PIPELINE_OUTCOMES, AUDIT)),
-                dead,
-                *partner_topics,
-            ),
-            groups=(PIPELINE_GROUP,),
-        ),
-        Principal(
-            "liaison-cen-source",
-            "The CEN source: the inbox into ingest.cen, its resume positions.",
-            "scram-sha-512",
-            read=_names((CONNECT_POSITIONS,)),
-            write=(*_names((INGEST_CEN, CONNECT_POSITIONS)), dead),
-            groups=(f"{CLIENT_ID}-cen-source-positions-reader",),
-        ),
-        Principal(
-            "liaison-cisplus-source",
-            "The CIS+ HTTP source: records into ingest.cisplus.",
-            "scram-sha-512",
-            write=(*_names((INGEST_CISPLUS,)), dead),
-        ),
-        Principal(
-            "liaison-police-source",
-            "The police HTTP source: alerts and watchlist imports into ingest.police.",
-            "scram-sha-512",
-            write=(*_names((INGEST_POLICE,)), dead),
-        ),
-    ]
-    sink_groups = []
-    for partner in policy.partners:
-        topic = TOPIC_PREFIX + partner.topic
-        if partner.endpoint is not None:
-            sink = sink_name(partner)
-            sink_groups.append(f"{CLIENT_ID}-{sink}")
-            users.append(
-                Principal(
-                    f"liaison-{sink}",
-                    f"The sink that delivers {partner.id}'s topic to its endpoint.",
-                    "scram-sha-512",
-                    read=(topic,),
-                    write=(dead,),
-                    groups=(f"{CLIENT_ID}-{sink}",),
-                )
-            )
-    users.append(
-        Principal(
-            "liaison-lag-exporter",
-            "The lag exporter: committed offsets of every Liaison group, and the time of the "
-            "record at each (it commits nothing).",
-            "scram-sha-512",
-            read=(*_names((*INGEST_TOPICS, *stages)), *partner_topics),
-            groups=(f"{CLIENT_ID}-lag-exporter",),
-            group_describe=(PIPELINE_GROUP, *sink_groups),
-        )
-    )
+    """Every Kafka user of the deployment: one per process of the catalogue (the worker,
+    each connector, the lag exporter) and one per partner that reads its deliveries from
+    Kafka itself."""
+    users = [_principal(process) for process in catalogue(deployment_settings(), policy)]
     _refuse_prefix_clashes(policy)
     for partner in policy.partners:
         if partner.endpoint is None:
@@ -304,22 +228,22 @@ def generated_files(root: Path, policy: RoutingPolicy, policy_path: Path) -> dic
             (_topic(spec) for spec in declared_topics(policy)),
         ),
         base / "users" / "users.yaml": _dump(
-            "liaison/k8s/generate.py (principals) and the routing policy's partners",
+            "the process catalogues and the routing policy's partners",
             (_user(principal) for principal in principals(policy)),
         ),
         base / "monitoring" / "rules.yaml": _dump(
             "deploy/prometheus/rules/", (_rules(path) for path in rule_files)
         ),
         base / "pipeline" / "worker.yaml": _dump(
-            "liaison/k8s/workloads.py",
+            "the pipeline's catalogue",
             workload(next(p for p in procs if p.component == "pipeline")),
         ),
         base / "connectors" / "connectors.yaml": _dump(
-            "liaison/k8s/workloads.py and the routing policy's partners",
+            "the connectors' catalogue and the routing policy's partners",
             (doc for p in procs if p.component == "connector" for doc in workload(p)),
         ),
         base / "monitoring" / "lag-exporter.yaml": _dump(
-            "liaison/k8s/workloads.py",
+            "the core's catalogue (liaison/processes.py)",
             workload(next(p for p in procs if p.component == "monitoring")),
         ),
         base / "config" / "routing-policy.yaml": _dump(

@@ -8,14 +8,15 @@ the processes name their groups.
 from __future__ import annotations
 
 from liaison.policy import Partner
+from liaison.settings import Settings, load_settings
 
 __all__ = [
     "CLIENT_ID",
     "CLUSTER",
     "PIPELINE_GROUP",
     "TOPIC_PREFIX",
+    "deployment_settings",
     "partner_user",
-    "sink_name",
 ]
 
 CLUSTER = "liaison"  # the Strimzi Kafka resource
@@ -24,10 +25,11 @@ CLIENT_ID = "liaison"
 PIPELINE_GROUP = "liaison-pipeline"
 
 
-def sink_name(partner: Partner) -> str:
-    """The sink that delivers ``partner``'s topic (as ``liaison connector run`` and the lag
-    exporter name it), for a partner with an endpoint."""
-    return "cen-sink" if partner.kind == "cen" else f"{partner.endpoint}-sink"
+def deployment_settings() -> Settings:
+    """The settings the workloads run with, as far as names follow from them."""
+    return load_settings(
+        {}, topic_prefix=TOPIC_PREFIX, client_id=CLIENT_ID, pipeline_app_id=PIPELINE_GROUP
+    )
 
 
 def partner_user(partner: Partner) -> str:

@@ -36,9 +36,9 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition, libve
 from confluent_kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
+from bench.profile import summarise
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
-from liaison.bench.profile import summarise
 from liaison.errors import LiaisonError, SerdeError
 from liaison.kafka.client import (
     KafkaProducer,
@@ -52,7 +52,7 @@ from liaison.kafka.jars import KAFKA_VERSION
 from liaison.kafka.lag import LagExporter
 from liaison.kafka.topics import (
     AUDIT,
-    DEAD_LETTER,
+    DEAD_LETTERS,
     INGEST_TOPICS,
     PIPELINE_DEDUPED,
     PIPELINE_ENRICHED,
@@ -64,8 +64,8 @@ from liaison.kafka.topics import (
 from liaison.metrics import LagMetrics
 from liaison.policy import DEFAULT_POLICY, RoutingPolicy, declared_topics, load_policy
 from liaison.settings import Settings, env_name
-from liaison.synthetic.generator import SyntheticRecord, TrafficGenerator, TrafficMix
-from liaison.synthetic.output import produce
+from stack.synthetic.generator import SyntheticRecord, TrafficGenerator, TrafficMix
+from stack.synthetic.output import produce
 
 __all__ = ["BenchOptions", "run_bench"]
 
@@ -73,7 +73,8 @@ FLOOR_OUT = "bench.floor-out"
 PROFILE = "liaison-worker.prof"
 WARM_UP = 200  # records offered and drained before the latency is measured
 PROFILE_EVENTS = 5_000  # enough for the shares to settle; cProfile slows the worker
-PEER_DIR = Path(__file__).resolve().parents[2] / "bench" / "quix"
+REPO = Path(__file__).resolve().parents[1]
+PEER_DIR = REPO / "bench" / "quix"
 
 
 class StalledError(LiaisonError):
@@ -165,8 +166,8 @@ class _Bench:
     def _systems(self, *, everything: bool = False) -> list[_System]:
         ingest = [spec.name for spec in INGEST_TOPICS]
         internal = [PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH, PIPELINE_ENRICHED]
-        first = [PIPELINE_VERSIONED.name, PIPELINE_OUTCOMES.name, DEAD_LETTER.name]
-        last = [*self.partner_topics, PIPELINE_OUTCOMES.name, DEAD_LETTER.name, AUDIT.name]
+        first = [PIPELINE_VERSIONED.name, PIPELINE_OUTCOMES.name, DEAD_LETTERS.name]
+        last = [*self.partner_topics, PIPELINE_OUTCOMES.name, DEAD_LETTERS.name, AUDIT.name]
         systems = [
             _System(
                 "floor",
@@ -237,7 +238,7 @@ class _Bench:
         args = [
             sys.executable,
             "-m",
-            "liaison.bench.floor",
+            "bench.floor",
             "--bootstrap",
             bootstrap,
             "--group",
@@ -246,7 +247,13 @@ class _Bench:
             prefix + FLOOR_OUT,
             *topics,
         ]
-        return [self._spawn(args, self._env(prefix, "bench-floor"), logs / "floor.log")]
+        return [
+            self._spawn(
+                args,
+                {**self._env(prefix, "bench-floor"), "PYTHONPATH": str(REPO)},
+                logs / "floor.log",
+            )
+        ]
 
     def _start_workers(
         self, prefix: str, _bootstrap: str, logs: Path, app_id: str, count: int
@@ -275,7 +282,7 @@ class _Bench:
         args = [str(python), str(PEER_DIR / "app.py"), "--bootstrap", bootstrap]
         args += ["--prefix", prefix, "--group", "bench-quix"]
         args += ["--state-dir", str(self.data_dir / "state" / "quix")]
-        env = {**self._env(prefix, "bench-quix"), "PYTHONPATH": str(PEER_DIR.parents[1])}
+        env = {**self._env(prefix, "bench-quix"), "PYTHONPATH": str(REPO)}
         return [self._spawn(args, env, logs / "quix.log")]
 
     # -- the run -------------------------------------------------------------

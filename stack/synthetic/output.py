@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from liaison.kafka.client import KafkaProducer
-from liaison.synthetic.generator import SyntheticRecord
+from stack.synthetic.generator import SyntheticRecord
 
 __all__ = ["LABEL_HEADER", "Pacer", "produce", "write_jsonl"]
 

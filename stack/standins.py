@@ -29,8 +29,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from connectors.native import CenExports, native_form
-from liaison.synthetic.generator import SyntheticRecord
+from stack.native import CenExports, native_form
+from stack.synthetic.generator import SyntheticRecord
 
 __all__ = ["IntakeFigures", "NativeSender", "PartnerIntake", "SenderFigures"]
 

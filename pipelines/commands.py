@@ -1,0 +1,82 @@
+"""The pipeline's commands: ``liaison worker`` and ``liaison route explain``.
+
+Faust loads slowly, so the modules that need it are imported by the command that runs
+them, not when the command line is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import IO
+
+import click
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import EVENT
+from liaison.command import current_settings, reported
+from liaison.model import from_avro
+from liaison.model.common import Event
+from liaison.policy import policy_of
+
+__all__ = ["route", "worker"]
+
+
+@click.command()
+@reported
+def worker() -> None:
+    """Run the pipeline worker (Faust) in the foreground."""
+    from pipelines.worker import run_worker  # noqa: PLC0415 - Faust loads slowly
+
+    run_worker(current_settings())
+
+
+@click.group()
+def route() -> None:
+    """The routing policy and its decisions."""
+
+
+@route.command("explain")
+@click.argument("source", type=click.File("r"))
+@click.option(
+    "--line",
+    "line_number",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which record of a JSON-lines file (as `liaison generate --out` writes).",
+)
+@click.option(
+    "--earlier",
+    multiple=True,
+    metavar="PARTNER",
+    help="A partner that received an earlier version (repeatable).",
+)
+@reported
+def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -> None:
+    """Who gets one event, in which form, by which rule; and who does not, and why."""
+    from pipelines.route.decide import route_decision  # noqa: PLC0415 - only this command
+
+    policy = policy_of(current_settings())
+    line = next((text for number, text in enumerate(source, 1) if number == line_number), None)
+    if line is None:
+        raise click.BadParameter(f"there is no line {line_number}", param_hint="--line")
+    try:
+        value = base64.b64decode(json.loads(line)["value"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(f"line {line_number} is not a generated record: {exc}") from None
+    event = from_avro(Event, AvroCodec(EVENT).decode(value))
+    envelope = event.envelope
+    click.echo(
+        f"{envelope.source_system.value} {envelope.source_record_id} version {envelope.version} "
+        f"({envelope.operation.value}), {envelope.handling.handling_code.value}, "
+        f"TLP:{envelope.handling.tlp.value}"
+    )
+    decision = route_decision(event, policy, frozenset(earlier))
+    for delivery in decision.deliveries:
+        removed = ", ".join(delivery.removed_fields) or "nothing"
+        click.echo(
+            f"  gets     {delivery.partner.id:12} rule {delivery.rule_id}; removed: {removed}"
+        )
+    for refusal in decision.refusals:
+        click.echo(f"  refused  {refusal.partner_id:12} {refusal.reason}")
