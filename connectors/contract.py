@@ -42,9 +42,9 @@ from typing import Protocol
 from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 
-from connectors.deadletters import record_dead_letter
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
+from liaison.deadletters import dead_letter
 from liaison.errors import DeliveryRefusedError, EndpointUnavailableError, SerdeError
 from liaison.health import Health
 from liaison.kafka.client import (
@@ -207,7 +207,16 @@ class SinkRunner:
 
     def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
         self.metrics.dead_letters.labels(self.task.name, kind).inc()
-        letter = record_dead_letter(message, stage=self.task.name, error_class=kind, reason=reason)
+        letter = dead_letter(
+            value=message.value(),
+            stage=self.task.name,
+            kind=kind,
+            reason=reason,
+            source=message.topic() or "",
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key(),
+        )
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()
         )

@@ -23,7 +23,6 @@ import asyncio
 import hmac
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
@@ -33,20 +32,20 @@ from prometheus_client import CollectorRegistry
 from connectors.jsonbody import JsonBodyFormat
 from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
+from liaison.deadletters import dead_letter
 from liaison.errors import MappingError
 from liaison.health import Health
+from liaison.identity import record_key
 from liaison.kafka.client import KafkaProducer
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter
 from liaison.timestamps import utc_now
 from liaison.validation import validate
 
 __all__ = ["HttpSource"]
 
 log = logging.getLogger(__name__)
-_DEAD_LETTER_NAMESPACE = uuid.UUID("3f6e2d1c-9b8a-5c7d-8e6f-1a2b3c4d5e6f")
 MAX_BULK_BYTES = 32 * 1024 * 1024
 _NOT_CONFIRMED = {"error": "not confirmed by Kafka; send again"}
 
@@ -220,21 +219,19 @@ class HttpSource:
         return "record_id" if field == "source_record_id" else field
 
     def _event(self, event: Event) -> asyncio.Future[KafkaError | None]:
-        key = f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
-        return self._produce(self.ingest_topic, key.encode(), self.events.encode(to_avro(event)))
+        key = record_key(event).encode()
+        return self._produce(self.ingest_topic, key, self.events.encode(to_avro(event)))
 
     def _dead_letter(
         self, raw: bytes, errors: list[tuple[str, str]], line: int | None = None
     ) -> asyncio.Future[KafkaError | None]:
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{self.name}:{uuid.uuid4()}"),
-            original_value=raw,
-            source_topic=f"{self.name}:{self.path}" + ("/bulk" if line is not None else ""),
-            source_offset=line,
+        letter = dead_letter(
+            value=raw,
             stage=self.name,
-            error_class="MappingError",
-            error_message="; ".join(f"{field}: {why}" for field, why in errors),
-            failed_at=utc_now(),
+            kind="MappingError",
+            reason="; ".join(f"{field}: {why}" for field, why in errors),
+            source=f"{self.name}:{self.path}" + ("/bulk" if line is not None else ""),
+            offset=line,
         )
         return self._produce(
             self.dead_letter_topic, self.name.encode(), self.letters.encode(to_avro(letter))

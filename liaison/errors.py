@@ -17,6 +17,7 @@
      │    ├── InvalidMessageError    the body does not decode under its schema
      │    └── EncodeError            a value that does not fit the schema
      ├── MappingError                an external record that does not map to an event
+ ├── BadEventError               a record on a topic that is no usable event (a dead letter)
      ├── DeliveryError               Kafka refused a record for good
      ├── DeliveryRefusedError        a sink's far side (or the sink) refused an event for good
      └── RetriableError              worth trying again later (timeouts, brokers away)
@@ -31,6 +32,7 @@ faults around the data.
 from __future__ import annotations
 
 __all__ = [
+    "BadEventError",
     "BadMarkerError",
     "BrokerStartError",
     "ConfigurationError",
@@ -125,6 +127,19 @@ class MappingError(LiaisonError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+
+class BadEventError(LiaisonError):
+    """A record that is not a usable event: it goes to the dead-letter topic.
+
+    ``kind`` is the dead letter's error class (``InvalidMessageError``, ``ValidationError``,
+    ``MissingKey``); ``reason`` says why, naming fields and never quoting values.
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{kind}: {reason}")
 
 
 class DeliveryError(LiaisonError):

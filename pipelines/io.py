@@ -17,14 +17,15 @@ from faust.types import EventT, StreamT, TopicT
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT, PIPELINE_OUTCOME
+from liaison.errors import BadEventError
 from liaison.kafka.topics import DEAD_LETTERS, PIPELINE_OUTCOMES
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.settings import Settings
 from pipelines import records
-from pipelines.records import BadEventError, read_event
+from pipelines.records import read_event
 
-__all__ = ["BadEventError", "StageIO"]
+__all__ = ["StageIO", "manual"]
 
 
 class StageIO:
@@ -57,13 +58,13 @@ class StageIO:
         (the input's, usually) travel along, for tracing an event across the stages."""
         return await topic.send(key=key, value=value, headers=headers)
 
-    async def dead_letter(self, event: EventT[bytes], stage: str, reason: str) -> None:
+    async def dead_letter(self, event: EventT[bytes], stage: str, error: BadEventError) -> None:
         """Send the input to the dead-letter topic, whole, and wait for Kafka to have it."""
         message = event.message
         raw = message.headers
         pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw or ())
         place = (message.topic, message.partition, message.offset)
-        letter = records.dead_letter(message.value, message.key, pairs, place, stage, reason)
+        letter = records.dead_letter(message.value, message.key, pairs, place, stage, error)
         value = self._dead_letters.encode(to_avro(letter))
         await (await self.send(self.dead_letter_topic, message.key or b"", value))
 

@@ -8,26 +8,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from liaison import deadletters
 from liaison.avro.codec import AvroCodec
-from liaison.errors import MappingError, SerdeError
+from liaison.errors import BadEventError, MappingError, SerdeError
+from liaison.identity import record_key
 from liaison.model import from_avro
 from liaison.model.common import Event
-from liaison.model.exchange import DeadLetter, Header, PipelineOutcome
+from liaison.model.exchange import DeadLetter, PipelineOutcome
 from liaison.timestamps import utc_now
 from liaison.validation import validate
 
 __all__ = ["BadEventError", "dead_letter", "outcome", "outcome_key", "read_event"]
 
-# Dead-letter ids are derived from where the record was, so a replayed failure
-# keeps its id.
-_DEAD_LETTER_NAMESPACE = uuid.UUID("0d3c1f8e-2b47-5a6c-8d9e-7f1a2b3c4d5e")
-
 Place = tuple[str, int, int]  # topic, partition, offset
 Origin = tuple[str | None, int | None, int | None]  # the same, as an event's lineage has it
-
-
-class BadEventError(Exception):
-    """An input that is not a valid event: it goes to the dead-letter topic."""
 
 
 def read_event(codec: AvroCodec, value: bytes | None, *, check: bool = True) -> Event:
@@ -35,11 +29,11 @@ def read_event(codec: AvroCodec, value: bytes | None, *, check: bool = True) -> 
     try:
         event = from_avro(Event, codec.decode(value or b""))
     except (SerdeError, MappingError, ValueError, TypeError, KeyError) as exc:
-        raise BadEventError(f"{type(exc).__name__}: {exc}") from None
+        raise BadEventError(type(exc).__name__, str(exc)) from None
     if check:
         problems = validate(event)
         if problems:
-            raise BadEventError("ValidationError: " + "; ".join(map(str, problems)))
+            raise BadEventError("ValidationError", "; ".join(map(str, problems)))
     return event
 
 
@@ -49,25 +43,20 @@ def dead_letter(  # noqa: PLR0917 - the record, where it was, and why
     headers: Iterable[tuple[str, bytes | None]],
     place: Place,
     stage: str,
-    reason: str,
+    error: BadEventError,
 ) -> DeadLetter:
     """The dead letter for a record, whole: its bytes, key and headers, where it was read."""
     topic, partition, offset = place
-    error_class, _, error_message = reason.partition(": ")
-    return DeadLetter(
-        dead_letter_id=uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{topic}:{partition}:{offset}"),
-        original_value=value or b"",
-        original_key=key,
-        original_headers=tuple(
-            Header(key=str(k), value=v if isinstance(v, bytes) else None) for k, v in headers
-        ),
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
+    return deadletters.dead_letter(
+        value=value,
         stage=stage,
-        error_class=error_class or "Error",
-        error_message=error_message or reason,
-        failed_at=utc_now(),
+        kind=error.kind,
+        reason=error.reason,
+        source=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        headers=headers,
     )
 
 
@@ -109,5 +98,4 @@ def outcome(  # noqa: PLR0917 - the event, the stage's verdict, and where the ev
 
 
 def outcome_key(event: Event) -> bytes:
-    envelope = event.envelope
-    return f"{envelope.source_system.value}:{envelope.source_record_id}".encode()
+    return record_key(event).encode()

@@ -26,6 +26,8 @@ from faust.types import EventT, StreamT, TableT
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DELIVERY_AUDIT
+from liaison.errors import BadEventError
+from liaison.identity import record_key
 from liaison.kafka.topics import (
     AUDIT,
     INGEST_TOPICS,
@@ -48,12 +50,12 @@ from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.policy import RoutingPolicy
 from liaison.settings import Settings
 from liaison.timestamps import utc_now
-from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
+from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
-from pipelines.io import BadEventError, StageIO, manual
+from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import RouteDecision, route_decision
 from pipelines.state import (
@@ -169,12 +171,11 @@ class Stages:
         self._events_in(stage).inc()
         try:
             if stage == "dedupe-versions" and not item.message.key:
-                raise BadEventError("MissingKey: an ingest record needs its source record key")
+                raise BadEventError("MissingKey", "an ingest record needs its source record key")
             return self.io.read(item.message, check=check)
         except BadEventError as exc:
-            reason = str(exc)
-            await self.io.dead_letter(item, stage, reason)
-            self.metrics.dead_letters.labels(stage, reason.partition(":")[0] or "Error").inc()
+            await self.io.dead_letter(item, stage, exc)
+            self.metrics.dead_letters.labels(stage, exc.kind).inc()
             await self._ack(source, item, stage, started, "dead-letter")
             return None
 

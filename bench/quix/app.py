@@ -28,6 +28,8 @@ from quixstreams.models.serializers import Serializer
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
+from liaison.errors import BadEventError
+from liaison.identity import record_key
 from liaison.kafka.topics import (
     AUDIT,
     DEAD_LETTERS,
@@ -45,12 +47,12 @@ from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.settings import Settings, load_settings
 from liaison.timestamps import utc_now
 from pipelines import records
-from pipelines.dedupe.decide import decide_cross_source, decide_version, expire, record_key
+from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
-from pipelines.records import BadEventError, read_event
+from pipelines.records import read_event
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import route_decision
 from pipelines.state import (
@@ -98,10 +100,10 @@ class Peer:
     def encode(self, event: Event) -> bytes:
         return self.events.encode(to_avro(event))
 
-    def dead_letter(self, value: bytes, key: bytes | None, stage: str, reason: str) -> Out:
+    def dead_letter(self, value: bytes, key: bytes | None, stage: str, error: BadEventError) -> Out:
         context = message_context()
         place = (context.topic, context.partition, context.offset)
-        letter = records.dead_letter(value, key, (), place, stage, reason)
+        letter = records.dead_letter(value, key, (), place, stage, error)
         encoded = self.dead_letters.encode(to_avro(letter))
         return Out(DEAD_LETTERS.name, key or b"", encoded)
 
@@ -117,10 +119,10 @@ class Peer:
     def dedupe_versions(self, value: bytes, key: bytes | None, state: Any) -> list[Out]:
         try:
             if not key:
-                raise BadEventError("MissingKey: an ingest record needs its source record key")
+                raise BadEventError("MissingKey", "an ingest record needs its source record key")
             event = self.read(value, check=True)
         except BadEventError as exc:
-            return [self.dead_letter(value, key, "dedupe-versions", str(exc))]
+            return [self.dead_letter(value, key, "dedupe-versions", exc)]
         context = message_context()
         lineage = dataclasses.replace(
             event.envelope.lineage,
@@ -145,7 +147,7 @@ class Peer:
         try:
             event = self.read(value)
         except BadEventError as exc:
-            return [self.dead_letter(value, key, "dedupe-cross-source", str(exc))]
+            return [self.dead_letter(value, key, "dedupe-cross-source", exc)]
         view = seizure_view(event)
         own_key = record_key(event).encode()
         if view is None:
@@ -171,7 +173,7 @@ class Peer:
         try:
             event = self.read(value)
         except BadEventError as exc:
-            return [self.dead_letter(value, key, "enrich", str(exc))]
+            return [self.dead_letter(value, key, "enrich", exc)]
         keys = (
             alert_keys(event.payload)
             if isinstance(event.payload, PoliceAlert)
@@ -186,7 +188,7 @@ class Peer:
         try:
             event = self.read(value)
         except BadEventError as exc:
-            return [self.dead_letter(value, key, "watch", str(exc))]
+            return [self.dead_letter(value, key, "watch", exc)]
         kind, _, identifier = (key or b"").decode().partition(":")
         own, other = (
             ("alerts", "seen") if isinstance(event.payload, PoliceAlert) else ("seen", "alerts")
@@ -209,7 +211,7 @@ class Peer:
         try:
             event = self.read(value)
         except BadEventError as exc:
-            return [self.dead_letter(value, key, "route", str(exc))]
+            return [self.dead_letter(value, key, "route", exc)]
         key = key or record_key(event).encode()
         earlier = load_recipients(_bytes(state.get("recipients")))
         decision = route_decision(event, self.policy, earlier)

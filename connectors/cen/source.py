@@ -17,7 +17,6 @@ import json
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +29,13 @@ from connectors.cen.xmlexport import read_xml_export
 from connectors.positions import Position, PositionStore
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
+from liaison.deadletters import dead_letter
 from liaison.health import Health
+from liaison.identity import record_key
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
 from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
-from liaison.model.exchange import DeadLetter
 from liaison.settings import Settings
 from liaison.timestamps import utc_now
 from liaison.validation import validate
@@ -132,7 +132,7 @@ class CenSource:
                 return None
             problems = validate(row.event) if row.event is not None else []
             if row.event is not None and not problems:
-                key = f"{row.event.envelope.source_system.value}:{row.record_id}".encode()
+                key = record_key(row.event).encode()
                 self.producer.produce(
                     self.ingest_topic, self.events.encode(to_avro(row.event)), key=key
                 )
@@ -165,15 +165,13 @@ class CenSource:
         if len(original) > _MAX_ORIGINAL_BYTES:
             original = original[:_MAX_ORIGINAL_BYTES]
             reason += f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
-        letter = DeadLetter(
-            dead_letter_id=uuid.uuid5(uuid.NAMESPACE_URL, f"liaison:{NAME}/{name}/{first}"),
-            original_value=original,
-            source_topic=f"{NAME}:{name}",
-            source_offset=first,
+        letter = dead_letter(
+            value=original,
             stage=NAME,
-            error_class=kind,
-            error_message=reason,
-            failed_at=utc_now(),
+            kind=kind,
+            reason=reason,
+            source=f"{NAME}:{name}",
+            offset=first,
         )
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=name.encode()

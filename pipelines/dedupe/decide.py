@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from liaison.identity import record_key
 from liaison.model.common import Event, SourceSystem
 from pipelines.dedupe.fingerprint import BaseQuantity, SeizureView, quantities_agree
 
@@ -99,11 +100,6 @@ class Candidate:
     seen_at: datetime
     duplicate_of: str | None = None  # set when this report is the later one of a pair
     merged_event_ids: tuple[str, ...] = ()  # set on the report that stands
-
-
-def record_key(event: Event) -> str:
-    envelope = event.envelope
-    return f"{envelope.source_system.value}:{envelope.source_record_id}"
 
 
 def decide_cross_source(

@@ -18,10 +18,10 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from liaison.identity import record_key
 from liaison.model.common import Event, Operation
 from liaison.model.exchange import MatchDirection
 from liaison.model.police import PoliceAlert
-from pipelines.dedupe.decide import record_key
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.watchlist import WatchKey, erased_hit, make_hit
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from liaison.identity import event_id_for
+from liaison.identity import event_id_for, record_key
 from liaison.model.common import (
     Envelope,
     Event,
@@ -102,7 +102,7 @@ _HIT_NAMESPACE = uuid.UUID("5b0f3d52-94c1-5e7a-8a2b-6c4d1e9f7a30")
 
 
 def _record(event: Event) -> str:
-    return f"{event.envelope.source_system.value}:{event.envelope.source_record_id}"
+    return record_key(event)
 
 
 def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirection) -> Event:

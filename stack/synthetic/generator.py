@@ -30,7 +30,7 @@ from enum import StrEnum
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
-from liaison.identity import event_id_for
+from liaison.identity import event_id_for, record_key
 from liaison.kafka.topics import INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE, TopicSpec
 from liaison.model import to_avro
 from liaison.model.common import (
@@ -300,7 +300,7 @@ class TrafficGenerator:
         return SyntheticRecord(
             label,
             _TOPICS[envelope.source_system],
-            f"{envelope.source_system.value}:{envelope.source_record_id}".encode(),
+            record_key(event).encode(),
             self.codec.encode(to_avro(event)),
             event,
         )

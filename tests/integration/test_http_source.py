@@ -109,6 +109,7 @@ def test_cis_records_over_http(endpoint):
     status, errors = post(url, json.dumps(invalid).encode(), token)
     assert (status, errors["errors"][0]["field"]) == (400, "reporting_country")
     assert post(url, b"{not json", token)[0] == 400
+    assert post(url, b"{not json", token)[0] == 400  # sent again: the same dead letter id
 
     assert post(url, bodies[2], None)[0] == 401
     assert post(url, bodies[2], "forged")[0] == 401
@@ -122,7 +123,7 @@ def test_cis_records_over_http(endpoint):
     topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-http"), topics) as consumer:
         deadline = time.monotonic() + 60
-        while (len(received) < len(bodies) + 1 or len(dead) < 3) and time.monotonic() < deadline:
+        while (len(received) < len(bodies) + 1 or len(dead) < 4) and time.monotonic() < deadline:
             for message in consumer.consume(100, timeout_s=0.5):
                 if message.topic() == topics[0]:
                     received.append(events.decode(message.value() or b""))
@@ -131,8 +132,11 @@ def test_cis_records_over_http(endpoint):
     ids = [str(e["envelope"]["event_id"]) for e in received]
     assert sorted(set(ids)) == sorted({answer["event_id"] for _, answer in answers})
     assert len(ids) == len(bodies) + 1  # the resent one is in Kafka twice, same id
-    assert len(dead) == 3
+    assert len(dead) == 4
     assert {d["original_value"] for d in dead} >= {b"{not json"}
+    resent = {d["dead_letter_id"] for d in dead if d["original_value"] == b"{not json"}
+    assert len(resent) == 1
+    assert len({d["dead_letter_id"] for d in dead}) == 3
     assert all("ZZ" not in d["error_message"] for d in dead)
 
 

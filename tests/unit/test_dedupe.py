@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from liaison.identity import record_key
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.customs import CisRecord, Quantity, QuantityUnit, Seizure
 from pipelines.dedupe.decide import (
@@ -13,7 +14,6 @@ from pipelines.dedupe.decide import (
     decide_cross_source,
     decide_version,
     expire,
-    record_key,
 )
 from pipelines.dedupe.fingerprint import (
     BaseQuantity,

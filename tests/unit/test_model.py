@@ -12,6 +12,7 @@ from fastavro.utils import generate_many
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import SCHEMA_DIR, TOP_LEVEL
+from liaison.identity import record_key
 from liaison.model import MODEL_TYPES, avro_name, from_avro, to_avro
 from liaison.model.common import (
     Event,
@@ -20,6 +21,8 @@ from liaison.model.customs import (
     QuantityUnit,
     Seizure,
 )
+from pipelines.records import outcome_key
+from stack.synthetic.generator import TrafficGenerator
 from tests.samples import realistic_seizure
 
 SCHEMAS = {p.stem: json.loads(p.read_text()) for p in SCHEMA_DIR.glob("*.avsc")}
@@ -76,3 +79,14 @@ def test_a_payload_is_read_back_as_its_own_type():
     event = from_avro(Event, codec.decode(codec.encode(to_avro(realistic_seizure()))))
     assert isinstance(event.payload, Seizure)
     assert event.payload.quantity.unit is QuantityUnit.KGM
+
+
+def test_one_record_key_for_ingest_records_stage_state_and_outcomes():
+    for record in TrafficGenerator(seed=3).take(200):
+        if record.event is None:
+            continue
+        envelope = record.event.envelope
+        key = record_key(record.event)
+        assert key == f"{envelope.source_system.value}:{envelope.source_record_id}"
+        assert record.key == key.encode()  # what the generator produces with
+        assert outcome_key(record.event) == key.encode()

@@ -127,3 +127,42 @@ def test_plaintext_client_config_carries_no_credentials():
 def test_kafka_data_dir_lives_under_state_dir():
     settings = load_settings({"LIAISON_STATE_DIR": "/var/lib/liaison"})
     assert settings.kafka_data_dir == Path("/var/lib/liaison/kafka")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LIAISON_HTTP_TOKENS", "cisplus:NL-CUSTOMS=s3cr3t-one,police-no-sender-s3cr3t-two"),
+        ("LIAISON_HTTP_TOKENS", "cisplus:=s3cr3t-one"),
+        ("LIAISON_HTTP_TOKENS", "cisplus:NL=s3cr3t-one,cisplus:NL=s3cr3t-two"),
+        ("LIAISON_PARTNER_ENDPOINTS", "nl-police=https://intake.example/v1|s3cr3t-one,de-bka"),
+        ("LIAISON_PARTNER_ENDPOINTS", "nl-police=https://intake.example/v1"),
+        ("LIAISON_PARTNER_ENDPOINTS", "a=https://x/v1|s3cr3t-one,a=https://y/v1|s3cr3t-two"),
+    ],
+)
+def test_a_malformed_map_setting_is_refused_by_name_without_its_secrets(variable, value):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({variable: value})
+    message = str(caught.value)
+    assert variable in message
+    assert "s3cr3t" not in message
+
+
+def test_map_settings_are_typed_maps_and_keep_their_tokens_secret():
+    settings = load_settings(
+        {
+            "LIAISON_HTTP_TOKENS": " cisplus:NL-CUSTOMS=tok-a , police:NL-POLICE=tok-b,"
+            "police:BE-POLICE=tok-c",
+            "LIAISON_PARTNER_ENDPOINTS": "nl-police=https://intake.example/v1|tok-d",
+        }
+    )
+    assert settings.http_tokens is not None
+    assert {e: sorted(s) for e, s in settings.http_tokens.items()} == {
+        "cisplus": ["NL-CUSTOMS"],
+        "police": ["BE-POLICE", "NL-POLICE"],
+    }
+    assert settings.http_tokens["police"]["BE-POLICE"].get_secret_value() == "tok-c"
+    assert settings.partner_endpoints is not None
+    target = settings.partner_endpoints["nl-police"]
+    assert (target.url, target.token.get_secret_value()) == ("https://intake.example/v1", "tok-d")
+    assert "tok-" not in repr(settings)
