@@ -31,23 +31,32 @@ process loudly, and the restart resumes from the last stored offset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.deadletters import dead_letter
-from liaison.errors import DeliveryRefusedError, EndpointUnavailableError, SerdeError
+from liaison.errors import (
+    DeliveryRefusedError,
+    EndpointUnavailableError,
+    MappingError,
+    SerdeError,
+)
 from liaison.health import Health
+from liaison.identity import record_key
 from liaison.kafka.client import (
+    DeliveryCallback,
     KafkaConsumer,
     KafkaProducer,
     consumer_config,
@@ -59,8 +68,19 @@ from liaison.metrics import ConnectorMetrics
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
 from liaison.settings import Settings
+from liaison.validation import validate
 
-__all__ = ["Connector", "RetryPolicy", "SinkRunner", "SinkTask"]
+__all__ = [
+    "Checkpoint",
+    "Connector",
+    "Decision",
+    "RetryPolicy",
+    "SinkRunner",
+    "SinkTask",
+    "SourceRecord",
+    "SourceRunner",
+    "SourceTask",
+]
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +240,246 @@ class SinkRunner:
         self.producer.produce(
             self.dead_topic, self.letters.encode(to_avro(letter)), key=message.key()
         )
+
+
+# -- sources -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One external record as a source task read it: its event, or why it has none.
+
+    ``original`` is the record's own bytes (a dead letter keeps them); ``place`` says where it
+    came in, as a dead letter names it (``cen-source:<file>``, ``police-source:alerts/bulk``),
+    with ``line`` for a record inside a file. ``position`` is where to resume after this
+    record, in the task's own terms; the runner hands it back to the task only once Kafka
+    confirmed this record and every one before it.
+    """
+
+    original: bytes
+    place: str
+    line: int | None = None
+    event: Event | None = None
+    error: MappingError | None = None  # why it does not map, when ``event`` is None
+    record_id: str | None = None  # the sender's id of it, when known (for reports)
+    position: Any = None
+    note: str = ""  # said in its dead letter besides the reasons (the text was cut)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A position a reading task wants committed now (the end of a file, say), whether or
+    not a record came before it."""
+
+    position: Any
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the runner made of one source record: sent as an event, or rejected."""
+
+    record: SourceRecord
+    event: Event | None  # the event sent, or None for a rejection
+    kind: str = ""  # the rejection's error class
+    errors: tuple[tuple[str, str], ...] = ()  # (field, reason), in the sender's field names
+
+    @property
+    def accepted(self) -> bool:
+        return self.event is not None
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{field}: {why}" for field, why in self.errors)
+
+
+class SourceTask(ABC):
+    """How one source reads; :class:`SourceRunner` keeps the guarantees.
+
+    A source that reads (the CEN inbox) yields records from :meth:`poll` and is told by
+    :meth:`commit` how far Kafka has confirmed them. A source that is pushed to (HTTP) hands
+    its records to :meth:`SourceRunner.send_confirmed` and answers its sender from the
+    decisions; the sender keeps the position."""
+
+    name: str
+
+    def poll(self, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
+        """The records to send now, each with its position, and the checkpoints the task
+        wants; empty when there is nothing new."""
+        return iter(())
+
+    def decided(self, decision: Decision) -> None:  # noqa: B027 - optional
+        """Note what became of a record (a file's report counts them)."""
+
+    def commit(self, position: Any) -> None:  # noqa: B027 - optional for pushed-to sources
+        """Record ``position``: Kafka has every record up to it."""
+
+    def field_name(self, path: str) -> str:
+        """An event field (``payload.items[0]``) as the sender's own format names it."""
+        return path
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release what the task holds; called once, at the end."""
+
+
+class SourceRunner:
+    """Validates, encodes and produces a source task's records, waits for Kafka, and only
+    then lets the task record its position (or its sender hear 202)."""
+
+    def __init__(
+        self,
+        task: SourceTask,
+        *,
+        ingest_topic: str,
+        dead_letter_topic: str,
+        producer: KafkaProducer,
+        checkpoint_every: int = 100,
+        metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
+        confirm_timeout_s: float = 30.0,
+    ) -> None:
+        self.task, self.producer, self.ingest_topic = task, producer, ingest_topic
+        self.dead_topic = dead_letter_topic
+        self.checkpoint_every = checkpoint_every
+        self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
+        self.health = health or Health()
+        self.confirm_timeout_s = confirm_timeout_s
+        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
+        self._unconfirmed: list[Decision] = []  # produced, not yet counted
+
+    # -- one record --------------------------------------------------------------
+
+    def decide(self, record: SourceRecord) -> Decision:
+        """Whether ``record`` goes on as an event: it maps, and its event is valid."""
+        if record.event is None:
+            error = record.error or MappingError("record", "does not map to an event")
+            return Decision(record, None, "MappingError", ((error.field, error.reason),))
+        problems = validate(record.event)
+        if problems:
+            errors = tuple((self.task.field_name(p.field), p.reason) for p in problems)
+            return Decision(record, None, "ValidationError", errors)
+        return Decision(record, record.event)
+
+    def _produce(self, decision: Decision, on_delivery: DeliveryCallback | None = None) -> None:
+        record = decision.record
+        if decision.event is not None:
+            value = self.events.encode(to_avro(decision.event))
+            key = record_key(decision.event).encode()
+            self.producer.produce(self.ingest_topic, value, key=key, on_delivery=on_delivery)
+            return
+        letter = dead_letter(
+            value=record.original,
+            stage=self.task.name,
+            kind=decision.kind,
+            reason=decision.reason + record.note,
+            source=record.place,
+            offset=record.line,
+        )
+        self.producer.produce(
+            self.dead_topic,
+            self.letters.encode(to_avro(letter)),
+            key=record.place.encode(),
+            on_delivery=on_delivery,
+        )
+
+    def _count(self, decisions: Iterable[Decision]) -> None:
+        """Records on Kafka: events accepted, and dead letters of rejected ones."""
+        name, metrics = self.task.name, self.metrics
+        for decision in decisions:
+            metrics.records.labels(name, "accepted" if decision.accepted else "rejected").inc()
+            if not decision.accepted:
+                metrics.dead_letters.labels(name, decision.kind).inc()
+
+    # -- a source that reads -------------------------------------------------------
+
+    def send(self, record: SourceRecord) -> Decision:
+        """Produce ``record``'s event or dead letter; Kafka confirms it at :meth:`confirm`."""
+        decision = self.decide(record)
+        self._produce(decision)
+        self._unconfirmed.append(decision)
+        self.task.decided(decision)
+        return decision
+
+    def confirm(self) -> None:
+        """Wait until Kafka has everything sent so far (raises if it refused any)."""
+        self.producer.flush(self.confirm_timeout_s)
+        self._count(self._unconfirmed)
+        self._unconfirmed.clear()
+
+    def checkpoint(self, position: Any) -> None:
+        """Confirm, then let the task record ``position``."""
+        self.confirm()
+        self.task.commit(position)
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        """Poll the task until ``stop``: send each record, checkpoint every
+        ``checkpoint_every`` records, where the task asks, and before stopping."""
+        last: SourceRecord | None = None  # sent, its position not committed yet
+        try:
+            while not stop.is_set():
+                self.health.beat()
+                since = 0
+                for item in self.task.poll(stop):
+                    if isinstance(item, Checkpoint):
+                        self.checkpoint(item.position)
+                        last, since = None, 0
+                    else:
+                        self.send(item)
+                        last, since = item, since + 1
+                        if since >= self.checkpoint_every:
+                            self.checkpoint(item.position)
+                            last, since = None, 0
+                    self.health.beat()
+                    if stop.is_set():
+                        break
+                stop.wait(poll_s)
+        finally:
+            try:
+                if last is not None:
+                    self.checkpoint(last.position)  # the work in hand, before leaving
+            finally:
+                self.task.close()
+                self.producer.close()
+
+    # -- a source that is pushed to ------------------------------------------------
+
+    async def send_confirmed(self, records: Sequence[SourceRecord]) -> list[Decision] | None:
+        """Produce every record's event or dead letter and wait for Kafka: the decisions,
+        or None when Kafka did not confirm them all in time (the sender must send again)."""
+        loop = asyncio.get_running_loop()
+        decisions, answers = [], []
+        for number, record in enumerate(records, 1):
+            decision = self.decide(record)
+            done: asyncio.Future[KafkaError | None] = loop.create_future()
+            self._produce(decision, _settled_from_thread(loop, done))
+            decisions.append(decision)
+            answers.append(done)
+            if number % 500 == 0:
+                await asyncio.sleep(0)  # let other requests in during a long file
+        try:
+            errors = await asyncio.wait_for(asyncio.gather(*answers), self.confirm_timeout_s)
+        except TimeoutError:
+            return None
+        refused = [error for error in errors if error is not None]
+        if refused:
+            name, first = self.task.name, refused[0].str()
+            log.error("%s: Kafka refused %d record(s): %s", name, len(refused), first)
+            return None
+        self._count(decisions)
+        for decision in decisions:
+            self.task.decided(decision)
+        return decisions
+
+
+def _settled_from_thread(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[KafkaError | None]
+) -> DeliveryCallback:
+    """A delivery callback (run on the producer's polling thread) that settles ``future``."""
+
+    def settle(error: KafkaError | None) -> None:
+        if not future.done():
+            future.set_result(error)
+
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        loop.call_soon_threadsafe(settle, error)
+
+    return delivered

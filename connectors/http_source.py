@@ -26,22 +26,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
-from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry
 
+from connectors.contract import SourceRecord, SourceRunner, SourceTask
 from connectors.jsonbody import JsonBodyFormat
-from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
-from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
-from liaison.deadletters import dead_letter
+from liaison.avro.codec import MAX_MESSAGE_BYTES
 from liaison.errors import MappingError
 from liaison.health import Health
-from liaison.identity import record_key
 from liaison.kafka.client import KafkaProducer
 from liaison.metrics import ConnectorMetrics
-from liaison.model import to_avro
-from liaison.model.common import Event
 from liaison.timestamps import utc_now
-from liaison.validation import validate
 
 __all__ = ["HttpSource"]
 
@@ -74,9 +68,16 @@ class HttpSource:
         self._foreign = [t.encode() for t in foreign_tokens]  # other endpoints' senders
         self.producer = producer
         self.ingest_topic, self.dead_letter_topic = ingest_topic, dead_letter_topic
-        self.confirm_timeout_s = confirm_timeout_s
         self.bulk = bulk
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
+        self.task = _Pushed(name, body_format)
+        self.runner = SourceRunner(
+            self.task,
+            ingest_topic=ingest_topic,
+            dead_letter_topic=dead_letter_topic,
+            producer=producer,
+            metrics=self.metrics,
+            confirm_timeout_s=confirm_timeout_s,
+        )
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -134,38 +135,32 @@ class HttpSource:
     async def receive(self, request: web.Request) -> web.Response:
         sender = self._sender(request)
         raw = await self._body(request, MAX_MESSAGE_BYTES)
-        parsed = self._parse(raw)
-        if isinstance(parsed, list):
-            if not await self._confirmed([self._dead_letter(raw, parsed)]):
-                return web.json_response(_NOT_CONFIRMED, status=503)
-            self._count(0, 1)
-            return web.json_response({"errors": _errors(parsed)}, status=400)
-        if not await self._confirmed([self._event(parsed)]):
+        decisions = await self.runner.send_confirmed([self._record(raw, self.path)])
+        if decisions is None:
             return web.json_response(_NOT_CONFIRMED, status=503)
-        self._count(1, 0)
+        (decision,) = decisions
+        if decision.event is None:
+            return web.json_response({"errors": _errors(decision.errors)}, status=400)
         log.info("%s: accepted a record from %s", self.name, sender)
-        return web.json_response({"event_id": str(parsed.envelope.event_id)}, status=202)
+        return web.json_response({"event_id": str(decision.event.envelope.event_id)}, status=202)
 
     async def receive_bulk(self, request: web.Request) -> web.Response:
         sender = self._sender(request)
         raw = await self._body(request, MAX_BULK_BYTES)
-        sends: list[asyncio.Future[KafkaError | None]] = []
-        accepted, rejected = 0, []
-        for number, line in enumerate(raw.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            parsed = self._parse(line)
-            if isinstance(parsed, list):
-                sends.append(self._dead_letter(line, parsed, line=number))
-                rejected.append({"line": number, "errors": _errors(parsed)})
-            else:
-                sends.append(self._event(parsed))
-                accepted += 1
-            if number % 500 == 0:
-                await asyncio.sleep(0)  # let other requests in during a long file
-        if not await self._confirmed(sends):
+        records = [
+            self._record(line, f"{self.path}/bulk", number)
+            for number, line in enumerate(raw.split(b"\n"), start=1)
+            if line.strip()
+        ]
+        decisions = await self.runner.send_confirmed(records)
+        if decisions is None:
             return web.json_response(_NOT_CONFIRMED, status=503)
-        self._count(accepted, len(rejected))
+        accepted = sum(1 for d in decisions if d.accepted)
+        rejected = [
+            {"line": d.record.line, "errors": _errors(d.errors)}
+            for d in decisions
+            if not d.accepted
+        ]
         log.info(
             "%s: bulk import from %s: %d accepted, %d rejected",
             self.name,
@@ -174,13 +169,6 @@ class HttpSource:
             len(rejected),
         )
         return web.json_response({"accepted": accepted, "rejected": rejected}, status=200)
-
-    def _count(self, accepted: int, rejected: int) -> None:
-        """Records on Kafka: events accepted, and dead letters of rejected ones."""
-        records = self.metrics.records
-        records.labels(self.name, "accepted").inc(accepted)
-        records.labels(self.name, "rejected").inc(rejected)
-        self.metrics.dead_letters.labels(self.name, "MappingError").inc(rejected)
 
     @staticmethod
     async def _body(request: web.Request, limit: int) -> bytes:
@@ -200,64 +188,31 @@ class HttpSource:
             raise too_large
         return raw
 
-    def _parse(self, raw: bytes) -> Event | list[tuple[str, str]]:
-        """The event in the body, or the field-level reasons it cannot be one."""
+    def _record(self, raw: bytes, path: str, line: int | None = None) -> SourceRecord:
+        """The body as a source record: its event, or why it does not map to one."""
+        place = f"{self.name}:{path}"
         try:
             event = self.format.event_of(json.loads(raw), ingest_time=utc_now())
         except json.JSONDecodeError:
-            return [("body", "is not valid JSON")]
+            error = MappingError("body", "is not valid JSON")
+            return SourceRecord(original=raw, place=place, line=line, error=error)
         except MappingError as exc:
-            return [(exc.field, exc.reason)]
-        problems = validate(event)
-        return [(self._body_field(p.field), p.reason) for p in problems] if problems else event
+            return SourceRecord(original=raw, place=place, line=line, error=exc)
+        return SourceRecord(original=raw, place=place, line=line, event=event)
 
-    def _body_field(self, path: str) -> str:
-        """An event path as the sender knows it: the field of its own JSON body."""
+
+class _Pushed(SourceTask):
+    """An HTTP source's side of the contract: nothing to poll (senders push, and keep
+    their own position); event fields named as the sender's body names them."""
+
+    def __init__(self, name: str, body_format: JsonBodyFormat) -> None:
+        self.name, self.format = name, body_format
+
+    def field_name(self, path: str) -> str:
         if path.startswith("payload"):
             return self.format.payload_key + path.removeprefix("payload")
         field = path.removeprefix("envelope.")
         return "record_id" if field == "source_record_id" else field
-
-    def _event(self, event: Event) -> asyncio.Future[KafkaError | None]:
-        key = record_key(event).encode()
-        return self._produce(self.ingest_topic, key, self.events.encode(to_avro(event)))
-
-    def _dead_letter(
-        self, raw: bytes, errors: list[tuple[str, str]], line: int | None = None
-    ) -> asyncio.Future[KafkaError | None]:
-        letter = dead_letter(
-            value=raw,
-            stage=self.name,
-            kind="MappingError",
-            reason="; ".join(f"{field}: {why}" for field, why in errors),
-            source=f"{self.name}:{self.path}" + ("/bulk" if line is not None else ""),
-            offset=line,
-        )
-        return self._produce(
-            self.dead_letter_topic, self.name.encode(), self.letters.encode(to_avro(letter))
-        )
-
-    def _produce(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[KafkaError | None]:
-        """Queue one record; the future settles with Kafka's answer."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[KafkaError | None] = loop.create_future()
-
-        def delivered(error: KafkaError | None, _message: Message) -> None:
-            loop.call_soon_threadsafe(_settle(done), error)
-
-        self.producer.produce(topic, value, key=key, on_delivery=delivered)
-        return done
-
-    async def _confirmed(self, sends: list[asyncio.Future[KafkaError | None]]) -> bool:
-        """Whether Kafka confirmed every one of these within the timeout."""
-        try:
-            errors = await asyncio.wait_for(asyncio.gather(*sends), self.confirm_timeout_s)
-        except TimeoutError:
-            return False
-        refused = [error for error in errors if error is not None]
-        for error in refused[:1]:
-            log.error("%s: Kafka refused %d record(s): %s", self.name, len(refused), error.str())
-        return not refused
 
 
 @web.middleware
@@ -274,16 +229,8 @@ async def _json_errors(
         return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
 
 
-def _errors(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
+def _errors(errors: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"field": field, "reason": why} for field, why in errors]
-
-
-def _settle(future: asyncio.Future[KafkaError | None]) -> Callable[[KafkaError | None], None]:
-    def settle(error: KafkaError | None) -> None:
-        if not future.done():
-            future.set_result(error)
-
-    return settle
 
 
 async def poll_forever(

@@ -26,19 +26,14 @@ from prometheus_client import CollectorRegistry
 from connectors.catalogue import Running
 from connectors.cen.format import CenDefaults, RowResult, read_export
 from connectors.cen.xmlexport import read_xml_export
+from connectors.contract import Checkpoint, Decision, SourceRecord, SourceRunner, SourceTask
 from connectors.positions import Position, PositionStore
-from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
-from liaison.deadletters import dead_letter
 from liaison.health import Health
-from liaison.identity import record_key
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
 from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
 from liaison.metrics import ConnectorMetrics
-from liaison.model import to_avro
 from liaison.settings import Settings
 from liaison.timestamps import utc_now
-from liaison.validation import validate
 
 __all__ = ["CenSource", "FileResult"]
 
@@ -57,61 +52,53 @@ class FileResult:
     rejected: list[dict[str, object]] = field(default_factory=list)
 
 
-class CenSource:
-    """Reads the inbox until stopped; one instance per inbox."""
+@dataclass
+class _OpenFile:
+    """The export being read: its text, and the report of what became of its rows."""
+
+    path: Path
+    persons: Path | None
+    lines: list[str]
+    result: FileResult
+
+
+class CenInbox(SourceTask):
+    """The rows of the inbox's finished exports, in name order, from each file's stored
+    position on; a file is archived with its report once all its rows are in Kafka."""
 
     name = NAME
 
     def __init__(
         self,
-        settings: Settings,
         *,
         inbox: Path,
         archive: Path,
-        checkpoint_rows: int = 100,
-        defaults: CenDefaults | None = None,
-        metrics: ConnectorMetrics | None = None,
-        health: Health | None = None,
+        positions: PositionStore,
+        producer: KafkaProducer,
+        defaults: CenDefaults,
+        metrics: ConnectorMetrics,
     ) -> None:
-        self.settings = settings
-        self.health = health or Health()
-        self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
-        self.inbox, self.archive = inbox, archive
-        self.checkpoint_rows = checkpoint_rows
-        self.defaults = defaults or CenDefaults()
-        bootstrap = resolve_bootstrap(settings)
-        self.producer = KafkaProducer(producer_config(settings, bootstrap))
-        self.positions = PositionStore(settings, bootstrap, NAME)
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
-        prefix = settings.topic_prefix
-        self.ingest_topic = INGEST_CEN.full_name(prefix)
-        self.dead_topic = DEAD_LETTERS.full_name(prefix)
+        self.inbox, self.archive, self.positions = inbox, archive, positions
+        self.producer, self.defaults, self.metrics = producer, defaults, metrics
+        self._open: dict[str, _OpenFile] = {}
 
-    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        self.archive.mkdir(parents=True, exist_ok=True)
-        try:
-            while not stop.is_set():
-                self.health.beat()
-                exports = [*self.inbox.glob(f"*{_CSV}"), *self.inbox.glob(f"*{_XML}")]
-                for path in sorted(exports, key=lambda p: p.name):
-                    if stop.is_set():
-                        break
-                    self.process(path, stop)
-                stop.wait(poll_s)
-        finally:
-            self.producer.close()
+    def poll(self, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
+        exports = [*self.inbox.glob(f"*{_CSV}"), *self.inbox.glob(f"*{_XML}")]
+        for path in sorted(exports, key=lambda p: p.name):
+            if stop.is_set():
+                return
+            yield from self.file(path, stop)
 
-    def process(self, path: Path, stop: threading.Event | None = None) -> FileResult | None:
-        """Send one file's rows from its stored position; archive it when done.
-        Returns None when stopped before the end of the file."""
+    def file(self, path: Path, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
+        """One export's rows from its stored position, then the checkpoint that finishes
+        it (none when stopped before its end)."""
         self.archive.mkdir(parents=True, exist_ok=True)
         name = path.name
         position = self.positions.get(name)
-        result = self._previous(name)
         persons = _persons_path(path) if name.endswith(_CSV) else None
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
+        self._open[name] = _OpenFile(path, persons, lines, self._previous(name))
         rows: Iterator[RowResult]
         if name.endswith(_XML):
             rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
@@ -122,65 +109,60 @@ class CenSource:
                 ingest_time=utc_now(),
                 defaults=self.defaults,
             )
-        since_checkpoint = 0
         last_line = position.line
         for row in rows:
             if row.line <= position.line:
                 continue
-            if stop is not None and stop.is_set():
-                self._checkpoint(name, last_line, result, finished=False)
-                return None
-            problems = validate(row.event) if row.event is not None else []
-            if row.event is not None and not problems:
-                key = record_key(row.event).encode()
-                self.producer.produce(
-                    self.ingest_topic, self.events.encode(to_avro(row.event)), key=key
-                )
-                result.accepted += 1
-                self.metrics.records.labels(NAME, "accepted").inc()
-            else:
-                reason = str(row.error) if row.error else "; ".join(map(str, problems))
-                kind = "MappingError" if row.error else "ValidationError"
-                self._dead_letter(name, row, lines, kind, reason)
-                self.metrics.records.labels(NAME, "rejected").inc()
-                self.metrics.dead_letters.labels(NAME, kind).inc()
-                result.rejected.append(
-                    {"line": row.line, "record_id": row.record_id, "reason": reason}
-                )
+            if stop.is_set():
+                return
+            yield self._record(name, row, lines)
             last_line = row.line
-            since_checkpoint += 1
-            if since_checkpoint >= self.checkpoint_rows:
-                self._checkpoint(name, last_line, result, finished=False)
-                self.health.beat()
-                since_checkpoint = 0
-        self._checkpoint(name, max(last_line, len(lines)), result, finished=True)
-        self._archive(path, persons, result)
-        return result
+        yield Checkpoint((name, Position(max(last_line, len(lines)), finished=True)))
 
-    def _dead_letter(
-        self, name: str, row: RowResult, lines: list[str], kind: str, reason: str
-    ) -> None:
+    @staticmethod
+    def _record(name: str, row: RowResult, lines: list[str]) -> SourceRecord:
         first, last = row.lines
         original = "\n".join(lines[first - 1 : last]).encode()
+        note = ""
         if len(original) > _MAX_ORIGINAL_BYTES:
             original = original[:_MAX_ORIGINAL_BYTES]
-            reason += f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
-        letter = dead_letter(
-            value=original,
-            stage=NAME,
-            kind=kind,
-            reason=reason,
-            source=f"{NAME}:{name}",
-            offset=first,
-        )
-        self.producer.produce(
-            self.dead_topic, self.letters.encode(to_avro(letter)), key=name.encode()
+            note = f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
+        return SourceRecord(
+            original=original,
+            place=f"{NAME}:{name}",
+            line=first,
+            event=row.event,
+            error=row.error,
+            record_id=row.record_id,
+            position=(name, Position(row.line, finished=False)),
+            note=note,
         )
 
-    def _checkpoint(self, name: str, line: int, result: FileResult, *, finished: bool) -> None:
-        self.producer.flush()  # the events up to ``line`` are in Kafka before we say so
-        self.positions.put(self.producer, name, Position(line, finished))
-        self._save_partial(name, result)
+    def decided(self, decision: Decision) -> None:
+        record = decision.record
+        result = self._open[record.place.removeprefix(f"{NAME}:")].result
+        if decision.accepted:
+            result.accepted += 1
+            return
+        row = record.position[1].line
+        result.rejected.append(
+            {"line": row, "record_id": record.record_id, "reason": decision.reason}
+        )
+
+    def commit(self, position: tuple[str, Position]) -> None:
+        name, at = position
+        self.positions.put(self.producer, name, at)
+        current = self._open[name]
+        if at.finished:
+            self._archive(current.path, current.persons, current.result)
+            del self._open[name]
+        else:
+            self._save_partial(name, current.result)
+
+    def result(self, name: str) -> FileResult | None:
+        """The report of a file still being read."""
+        current = self._open.get(name)
+        return current.result if current else None
 
     def _partial_path(self, name: str) -> Path:
         return self.archive / f".{name}.partial.json"
@@ -219,6 +201,71 @@ class CenSource:
         self._partial_path(path.name).unlink(missing_ok=True)
         self.metrics.files.labels(NAME).inc()
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
+
+
+class CenSource:
+    """Reads the inbox until stopped; one instance per inbox (the runner plus
+    :class:`CenInbox`)."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        inbox: Path,
+        archive: Path,
+        checkpoint_rows: int = 100,
+        defaults: CenDefaults | None = None,
+        metrics: ConnectorMetrics | None = None,
+        health: Health | None = None,
+    ) -> None:
+        self.inbox, self.archive = inbox, archive
+        metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
+        bootstrap = resolve_bootstrap(settings)
+        self.producer = KafkaProducer(producer_config(settings, bootstrap))
+        prefix = settings.topic_prefix
+        self.task = CenInbox(
+            inbox=inbox,
+            archive=archive,
+            positions=PositionStore(settings, bootstrap, NAME),
+            producer=self.producer,
+            defaults=defaults or CenDefaults(),
+            metrics=metrics,
+        )
+        self.runner = SourceRunner(
+            self.task,
+            ingest_topic=INGEST_CEN.full_name(prefix),
+            dead_letter_topic=DEAD_LETTERS.full_name(prefix),
+            producer=self.producer,
+            checkpoint_every=checkpoint_rows,
+            metrics=metrics,
+            health=health,
+        )
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.archive.mkdir(parents=True, exist_ok=True)
+        self.runner.run(stop, poll_s)
+
+    def process(self, path: Path, stop: threading.Event | None = None) -> FileResult | None:
+        """Send one file's rows from its stored position and archive it when done (what
+        :meth:`run` does for each file). Returns None when stopped before its end."""
+        stop = stop or threading.Event()
+        since, last = 0, None
+        for item in self.task.file(path, stop):
+            if isinstance(item, Checkpoint):
+                result = self.task.result(path.name)
+                self.runner.checkpoint(item.position)
+                return result
+            self.runner.send(item)
+            since, last = since + 1, item
+            if since >= self.runner.checkpoint_every:
+                self.runner.checkpoint(item.position)
+                since, last = 0, None
+        if last is not None:
+            self.runner.checkpoint(last.position)  # stopped: what was sent is recorded
+        return None
 
 
 def _persons_path(path: Path) -> Path:
