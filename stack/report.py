@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 from collections import Counter, deque
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Message
@@ -22,6 +22,7 @@ from stack.standins import NativeSender, PartnerIntake
 __all__ = ["DemoReport", "Observer", "connector_lines", "connectors_line"]
 
 
+@dataclass
 class DemoReport:
     sent: int = 0
     failed: int = 0  # records the sources did not take (no answer, or a server error)

@@ -83,6 +83,11 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
     assert first.stdout.startswith("started Kafka")
     info = EmbeddedKafka.from_settings(settings).status()
     assert info is not None
+    # No process goes looking for the embedded broker: the start says where it is.
+    assert f"export LIAISON_BOOTSTRAP_SERVERS={info.bootstrap_servers}" in first.stdout
+    unset = run_liaison("topics", "create", env=env)
+    assert unset.returncode == 2
+    assert "LIAISON_BOOTSTRAP_SERVERS" in unset.stderr
     try:
         second = run_liaison("kafka", "start", env=env)
         assert second.returncode == 0, second.stderr
@@ -92,7 +97,8 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
         assert status.returncode == 0
         assert info.bootstrap_servers in status.stdout
 
-        created = run_liaison("topics", "create", env=env)
+        pointed = {**env, "LIAISON_BOOTSTRAP_SERVERS": info.bootstrap_servers}
+        created = run_liaison("topics", "create", env=pointed)
         assert created.returncode == 0, created.stderr
         assert "created" in created.stdout
     finally:
