@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from liaison.kafka.client import resolve_bootstrap
 from liaison.metrics import PipelineMetrics
-from liaison.policy import DEFAULT_POLICY, load_policy
+from liaison.policy import policy_of
 from liaison.settings import Settings
 from pipelines.stages import register_stages
 
@@ -55,7 +55,7 @@ def create_app(
     register_stages(
         app,
         settings,
-        load_policy(settings.routing_policy or DEFAULT_POLICY),
+        policy_of(settings),
         PipelineMetrics.create(registry),
     )
     return app

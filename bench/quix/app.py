@@ -43,7 +43,7 @@ from liaison.kafka.topics import (
 from liaison.model import to_avro
 from liaison.model.common import Event
 from liaison.model.police import IdentifierKind, PoliceAlert
-from liaison.policy import DEFAULT_POLICY, load_policy
+from liaison.policy import policy_of
 from liaison.settings import Settings, load_settings
 from liaison.timestamps import utc_now
 from pipelines import records
@@ -84,7 +84,7 @@ class Peer:
     def __init__(self, prefix: str, settings: Settings) -> None:
         self.prefix = prefix
         self.settings = settings
-        self.policy = load_policy(settings.routing_policy or DEFAULT_POLICY)
+        self.policy = policy_of(settings)
         self.events = AvroCodec(EVENT)
         self.outcomes = AvroCodec(PIPELINE_OUTCOME)
         self.dead_letters = AvroCodec(DEAD_LETTER_SCHEMA)

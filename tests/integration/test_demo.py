@@ -83,11 +83,12 @@ def test_demo_runs_every_connector_and_ctrl_c_stops_everything(tmp_path, embedde
         connector_pids = {
             name: int(pid) for name, pid in re.findall(r"([\w-]+) \(pid (\d+)\)", started)
         }
-        # Every connector of the catalogue runs, each its own process.
-        listed = {
-            p.name for p in catalogue(load_settings({}), load_policy()) if p.part == "connector"
-        }
+        # Every process of the catalogue runs, each its own process with its own log.
+        processes = catalogue(load_settings({}), load_policy())
+        listed = {p.name for p in processes if p.part == "connector"}
         assert set(connector_pids) == listed
+        logs = Path(_wait_for(lines, r"^Logs in (.*)$", seen, 30)[1])
+        assert {log.stem for log in logs.glob("*.log")} == {p.name for p in processes}
         assert listed >= {
             "cen-source",
             "cisplus-source",
