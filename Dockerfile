@@ -11,6 +11,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY liaison ./liaison
 COPY pipelines ./pipelines
 COPY connectors ./connectors
+COPY stack ./stack
 COPY schemas ./schemas
 COPY policy ./policy
 RUN /opt/liaison/bin/pip install -c constraints.txt -e . \

@@ -110,3 +110,17 @@ def test_the_core_finds_the_parts_commands_and_processes_through_entry_points():
     for group in ("liaison.commands", "liaison.processes"):
         targets = {value.split(".")[0] for value in groups[group].values()}
         assert targets <= {"pipelines", "connectors", "stack"}, group
+
+
+def test_the_image_holds_every_part_the_wheel_ships():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    allowed = {
+        line.removeprefix("!")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.startswith("!")
+    }
+    shipped = {"liaison", "pipelines", "connectors", "stack"}
+    assert shipped <= copied
+    assert shipped <= allowed
+    assert "bench" not in copied

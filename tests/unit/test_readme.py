@@ -26,3 +26,15 @@ def test_the_two_setup_commands_are_make_targets():
     assert commands == ["make run", "make test"]
     for command in commands:
         assert re.search(rf"^{command.split()[1]}:", makefile, re.MULTILINE), command
+
+
+def test_every_module_the_layout_table_names_exists():
+    root = Path(__file__).parents[2]
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for row in re.findall(r"^\| `([a-z]+/)` \| (.*) \|$", layout, re.MULTILINE):
+        part, cell = row
+        for name in re.findall(r"`([\w./]+(?:\.py|/))`", cell):
+            assert (root / part / name).exists() or (root / name).exists(), f"{part}{name}"
+            checked += 1
+    assert checked > 30
