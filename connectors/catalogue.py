@@ -37,6 +37,7 @@ __all__ = [
     "kind_named",
     "positions_reader_group",
     "processes",
+    "sink_group",
     "sink_name",
 ]
 
@@ -99,6 +100,11 @@ def sink_name(partner: Partner) -> str:
     return "cen-sink" if partner.kind == "cen" else f"{partner.endpoint}-sink"
 
 
+def sink_group(settings: Settings, sink: str) -> str:
+    """The consumer group a sink delivers under (its committed offsets are its progress)."""
+    return f"{settings.client_id}-{sink}"
+
+
 def positions_reader_group(settings: Settings, connector: str) -> str:
     """The group a source reads its resume positions under (it never commits there)."""
     return f"{settings.client_id}-{connector}-positions-reader"
@@ -158,7 +164,7 @@ def _sink(settings: Settings, partner: Partner, command: tuple[str, ...]) -> Pro
         command=command,
         principal=f"liaison-{name}",
         job="liaison-connector",
-        group=f"{settings.client_id}-{name}",
+        group=sink_group(settings, name),
         consumes=(settings.topic_prefix + partner.topic,),
         writes=(DEAD_LETTERS.full_name(settings.topic_prefix),),
         directories=("cen_outbox",) if cen else (),

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry
 
+from connectors.catalogue import sink_group
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.deadletters import dead_letter
@@ -151,7 +152,7 @@ class SinkRunner:
             self.metrics.delivery_failures.labels(task.name, partner, reason)
         self.retry = retry or RetryPolicy()
         self.consumer = KafkaConsumer(
-            consumer_config(settings, f"{settings.client_id}-{task.name}", bootstrap), [topic]
+            consumer_config(settings, sink_group(settings, task.name), bootstrap), [topic]
         )
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
         self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
@@ -264,6 +265,7 @@ class SourceRecord:
     record_id: str | None = None  # the sender's id of it, when known (for reports)
     position: Any = None
     note: str = ""  # said in its dead letter besides the reasons (the text was cut)
+    letter_key: bytes | None = None  # the dead letter's Kafka key (default: ``place``)
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,8 @@ class SourceTask(ABC):
 
     def poll(self, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
         """The records to send now, each with its position, and the checkpoints the task
-        wants; empty when there is nothing new."""
+        wants; empty when there is nothing new. It ends soon after ``stop`` is set (a file
+        may still yield the checkpoint that finishes it)."""
         return iter(())
 
     def decided(self, decision: Decision) -> None:  # noqa: B027 - optional
@@ -345,6 +348,11 @@ class SourceRunner:
         self.confirm_timeout_s = confirm_timeout_s
         self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
         self._unconfirmed: list[Decision] = []  # produced, not yet counted
+        # Known label sets at zero from the start: a rate is 0, not missing.
+        for outcome in ("accepted", "rejected"):
+            self.metrics.records.labels(task.name, outcome)
+        for kind in ("MappingError", "ValidationError"):
+            self.metrics.dead_letters.labels(task.name, kind)
 
     # -- one record --------------------------------------------------------------
 
@@ -377,7 +385,7 @@ class SourceRunner:
         self.producer.produce(
             self.dead_topic,
             self.letters.encode(to_avro(letter)),
-            key=record.place.encode(),
+            key=record.letter_key or record.place.encode(),
             on_delivery=on_delivery,
         )
 
@@ -429,8 +437,6 @@ class SourceRunner:
                             self.checkpoint(item.position)
                             last, since = None, 0
                     self.health.beat()
-                    if stop.is_set():
-                        break
                 stop.wait(poll_s)
         finally:
             try:

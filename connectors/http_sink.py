@@ -101,10 +101,10 @@ def run(running: Running) -> None:
     settings = running.settings
     partners = running.policy.partners
     partner = next((p for p in partners if p.id == running.partner), None)
-    if partner is None or partner.endpoint is None:
+    if partner is None or partner.endpoint is None or partner.kind == "cen":
         raise ConfigurationError(
-            f"--partner must name a partner with an endpoint in the policy; "
-            f"those are {', '.join(p.id for p in partners if p.endpoint)}"
+            f"--partner must name a partner with an HTTP endpoint in the policy; "
+            f"those are {', '.join(p.id for p in partners if p.endpoint and p.kind != 'cen')}"
         )
     target = (settings.partner_endpoints or {}).get(partner.endpoint)
     if target is None:

@@ -147,11 +147,12 @@ class HttpSource:
     async def receive_bulk(self, request: web.Request) -> web.Response:
         sender = self._sender(request)
         raw = await self._body(request, MAX_BULK_BYTES)
-        records = [
-            self._record(line, f"{self.path}/bulk", number)
-            for number, line in enumerate(raw.split(b"\n"), start=1)
-            if line.strip()
-        ]
+        records = []
+        for number, line in enumerate(raw.split(b"\n"), start=1):
+            if line.strip():
+                records.append(self._record(line, f"{self.path}/bulk", number))
+            if number % 500 == 0:
+                await asyncio.sleep(0)  # let other requests in during a long file
         decisions = await self.runner.send_confirmed(records)
         if decisions is None:
             return web.json_response(_NOT_CONFIRMED, status=503)
@@ -190,15 +191,15 @@ class HttpSource:
 
     def _record(self, raw: bytes, path: str, line: int | None = None) -> SourceRecord:
         """The body as a source record: its event, or why it does not map to one."""
-        place = f"{self.name}:{path}"
+        place, key = f"{self.name}:{path}", self.name.encode()
         try:
             event = self.format.event_of(json.loads(raw), ingest_time=utc_now())
         except json.JSONDecodeError:
             error = MappingError("body", "is not valid JSON")
-            return SourceRecord(original=raw, place=place, line=line, error=error)
+            return SourceRecord(raw, place, line, error=error, letter_key=key)
         except MappingError as exc:
-            return SourceRecord(original=raw, place=place, line=line, error=exc)
-        return SourceRecord(original=raw, place=place, line=line, event=event)
+            return SourceRecord(raw, place, line, error=exc, letter_key=key)
+        return SourceRecord(raw, place, line, event=event, letter_key=key)
 
 
 class _Pushed(SourceTask):

@@ -17,7 +17,7 @@
      │    ├── InvalidMessageError    the body does not decode under its schema
      │    └── EncodeError            a value that does not fit the schema
      ├── MappingError                an external record that does not map to an event
- ├── BadEventError               a record on a topic that is no usable event (a dead letter)
+     ├── BadEventError               a record on a topic that is no usable event (a dead letter)
      ├── DeliveryError               Kafka refused a record for good
      ├── DeliveryRefusedError        a sink's far side (or the sink) refused an event for good
      └── RetriableError              worth trying again later (timeouts, brokers away)

@@ -186,7 +186,8 @@ class _Wiring:
             **{env_name(setting): str(path) for setting, path in directories.items()},
             **{env_name(setting): str(port) for setting, port in ports.items()},
             env_name("http_tokens"): ",".join(
-                f"{system}:{SENDERS[system]}={token}" for system, token in tokens.items()
+                f"{system}:{SENDERS.get(system, system.upper())}={token}"
+                for system, token in tokens.items()
             ),
             env_name("partner_endpoints"): partners,
         }

@@ -10,7 +10,7 @@ It is the peer, not a product: no metrics, no state sweeps, and a weaker guarant
 Liaison's on one point that favours it: a delivery is produced together with its audit
 record instead of after Kafka confirmed the audit.
 
-Run by ``liaison bench --peer-python`` in its own environment (see ``bench/quix/setup``),
+Run by ``python -m bench --peer-python`` in its own environment (``make bench-peer``),
 with the repository on ``PYTHONPATH``.
 """
 

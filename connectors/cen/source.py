@@ -136,6 +136,7 @@ class CenInbox(SourceTask):
             record_id=row.record_id,
             position=(name, Position(row.line, finished=False)),
             note=note,
+            letter_key=name.encode(),
         )
 
     def decided(self, decision: Decision) -> None:

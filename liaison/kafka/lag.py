@@ -23,7 +23,7 @@ from liaison.health import Health
 from liaison.kafka.client import consumer_config, resolve_bootstrap
 from liaison.metrics import LagMetrics
 from liaison.policy import RoutingPolicy
-from liaison.processes import catalogue
+from liaison.processes import catalogue, lag_exporter_group
 from liaison.settings import Settings
 
 __all__ = ["LagExporter", "LagReading", "watched_groups"]
@@ -88,7 +88,7 @@ class LagExporter:
         self.bootstrap = bootstrap or resolve_bootstrap(settings)
         self.settings, self.groups, self.metrics = settings, groups, metrics
         # Reads the record at a committed offset for its timestamp; commits nothing.
-        self.reader = self._consumer(f"{settings.client_id}-lag-exporter")
+        self.reader = self._consumer(lag_exporter_group(settings))
         # One consumer per watched group, never subscribed (so never a member): it only asks
         # the group's coordinator for the committed offsets. (The admin API's
         # ListConsumerGroupOffsets can crash librdkafka 2.x when a coordinator is loading.)

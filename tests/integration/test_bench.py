@@ -1,4 +1,4 @@
-"""liaison bench, small: every system on one workload, the same deliveries, every figure."""
+"""The benchmark, small: every system on one workload, the same deliveries, every figure."""
 
 from __future__ import annotations
 

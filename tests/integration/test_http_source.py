@@ -119,6 +119,7 @@ def test_cis_records_over_http(endpoint):
     events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     received: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
+    dead_keys: set[bytes | None] = set()
     prefix = settings.topic_prefix
     topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-http"), topics) as consumer:
@@ -129,6 +130,7 @@ def test_cis_records_over_http(endpoint):
                     received.append(events.decode(message.value() or b""))
                 else:
                     dead.append(letters.decode(message.value() or b""))
+                    dead_keys.add(message.key())
     ids = [str(e["envelope"]["event_id"]) for e in received]
     assert sorted(set(ids)) == sorted({answer["event_id"] for _, answer in answers})
     assert len(ids) == len(bodies) + 1  # the resent one is in Kafka twice, same id
@@ -137,6 +139,7 @@ def test_cis_records_over_http(endpoint):
     resent = {d["dead_letter_id"] for d in dead if d["original_value"] == b"{not json"}
     assert len(resent) == 1
     assert len({d["dead_letter_id"] for d in dead}) == 3
+    assert dead_keys == {b"cisplus-source"}  # the source's dead letters share a partition
     assert all("ZZ" not in d["error_message"] for d in dead)
 
 

@@ -130,6 +130,16 @@ def test_http_sink_needs_a_partner_with_an_endpoint_and_its_address(tmp_path):
     )
     assert no_endpoint.returncode == 2
     assert "NL-POLICE" in no_endpoint.stderr  # it lists the partners that have an endpoint
+    cen = subprocess.run(
+        [*command, "--partner", "WCO-CEN"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert cen.returncode == 2  # CEN takes files (cen-sink), never HTTP: its group is not ours
+    assert "WCO-CEN" not in cen.stderr.split("those are", 1)[1]
     unset = subprocess.run(
         [*command, "--partner", "NL-POLICE"],
         env=env,
