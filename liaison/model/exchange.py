@@ -124,3 +124,4 @@ class WatchlistHit:
     matched_kind: IdentifierKind
     matched_identifier: str
     rule: str
+    input_handling_codes: tuple[SienaHandlingCode, ...] = ()

@@ -18,8 +18,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from liaison.handling import CODE_ORDER, strictest, weaker_evaluation
 from liaison.identity import event_id_for, record_key
 from liaison.model.common import (
+    DataSubjectCategory,
     Envelope,
     Event,
     Lineage,
@@ -105,9 +107,26 @@ def _record(event: Event) -> str:
     return record_key(event)
 
 
+def _matched_categories(
+    events: tuple[Event, ...], key: WatchKey
+) -> tuple[DataSubjectCategory, ...]:
+    """The data-subject categories of the persons a person match is about, on both sides."""
+    if key.kind is not IdentifierKind.PERSON:
+        return ()
+    found = {
+        person.category
+        for event in events
+        for person in getattr(event.payload, "persons", ())
+        if _person_key(person) == key
+    }
+    return tuple(sorted(found))
+
+
 def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirection) -> Event:
-    """The watchlist-hit event for one match. It takes the alert's handling conditions
-    (police data sets the stricter terms) and is reported by Liaison itself."""
+    """The watchlist-hit event for one match, reported by Liaison itself. A hit tells of
+    both records, so it takes the strictest conditions of both (:mod:`liaison.handling`),
+    the weaker evaluation, and, for a person match, the data-subject categories of that
+    person on either side."""
     if not isinstance(alert.payload, PoliceAlert):
         raise TypeError("the second event must be a police alert")
     # A hit is about two records, not two versions of them: named by the records, it keeps
@@ -126,9 +145,9 @@ def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirect
         event_time=newer,
         report_time=newer,
         ingest_time=newer,
-        handling=alert.envelope.handling,
-        evaluation=None,
-        data_subject_categories=(),
+        handling=strictest(customs.envelope.handling, alert.envelope.handling),
+        evaluation=weaker_evaluation(customs.envelope.evaluation, alert.envelope.evaluation),
+        data_subject_categories=_matched_categories((customs, alert), key),
         lineage=Lineage(),
     )
     hit = WatchlistHit(
@@ -140,6 +159,12 @@ def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirect
         matched_kind=key.kind,
         matched_identifier=key.identifier,
         rule=f"exact-{key.kind.value.lower().replace('_', '-')}",
+        input_handling_codes=tuple(
+            sorted(
+                {customs.envelope.handling.handling_code, alert.envelope.handling.handling_code},
+                key=CODE_ORDER.index,
+            )
+        ),
     )
     return Event(envelope=envelope, payload=hit)
 

@@ -103,11 +103,19 @@ def _countries(event: Event) -> set[str]:
 
 
 def _restricted(event: Event) -> bool:
+    """Whether only named recipients may have it: H2, TLP:RED, or any record whose provider
+    named its recipients (derived data keeps the names of an H2 or RED input)."""
     handling = event.envelope.handling
-    return handling.handling_code is SienaHandlingCode.H2 or handling.tlp is TlpLevel.RED
+    return (
+        handling.handling_code is SienaHandlingCode.H2
+        or handling.tlp is TlpLevel.RED
+        or bool(handling.releasable_to)
+    )
 
 
-def _why_not(event: Event, partner: Partner) -> str | None:  # noqa: PLR0911 - one guard per rule
+def _why_not(  # noqa: PLR0911, PLR0912 - one guard per rule
+    event: Event, partner: Partner
+) -> str | None:
     """Why ``partner`` must not or need not get ``event``; None when it gets it."""
     kind = payload_kind(event)
     envelope = event.envelope
@@ -120,6 +128,19 @@ def _why_not(event: Event, partner: Partner) -> str | None:  # noqa: PLR0911 - o
         return f"may not receive handling code {handling.handling_code.value}"
     if handling.tlp not in partner.tlp:
         return f"may not receive TLP:{handling.tlp.value}"
+    if isinstance(event.payload, WatchlistHit):
+        refused = [c for c in event.payload.input_handling_codes if c not in partner.handling_codes]
+        if refused:
+            return (
+                f"may not receive handling code {refused[0].value} (of a record the hit is about)"
+            )
+    about = set(envelope.data_subject_categories)
+    if isinstance(event.payload, WatchlistHit) and about:
+        # A hit about a person is personal data whole: there is nothing to strip from it.
+        if not partner.personal_data or partner.kind == "cen":
+            return "may not receive personal data"
+        if not about <= partner.subject_categories:
+            return "may not receive data about " + ", ".join(sorted(c.value for c in about))
     if _restricted(event):
         if partner.id not in handling.releasable_to:
             return "not a named recipient of H2 or TLP:RED data"

@@ -4,6 +4,7 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 
+from liaison.handling import strictest
 from liaison.model.common import DataSubjectCategory, Operation, SourceSystem
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
@@ -93,14 +94,15 @@ def test_persons_match_by_name_and_birth_date_but_only_as_a_digest():
     assert not alert_keys(dataclasses.replace(alert, persons=(other,))) & customs_keys(seizure)
 
 
-def test_a_hit_is_reported_by_liaison_under_the_alerts_handling():
+def test_a_hit_is_reported_by_liaison_under_the_strictest_handling_of_both():
     seizure = realistic_seizure()
     alert = _alert_on(IdentifierKind.IMO_NUMBER, "9321483")
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
     hit = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
     assert hit == make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
     assert hit.envelope.source_system is SourceSystem.LIAISON
-    assert hit.envelope.handling == alert.envelope.handling
+    assert hit.envelope.handling == alert.envelope.handling  # the same on both sides here
+    assert hit.envelope.handling == strictest(seizure.envelope.handling, alert.envelope.handling)
     assert isinstance(hit.payload, WatchlistHit)
     assert hit.payload.rule == "exact-imo-number"
     assert hit.payload.customs_event_id == seizure.envelope.event_id
