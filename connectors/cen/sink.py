@@ -33,6 +33,7 @@ from liaison.health import Health
 from liaison.metrics import ConnectorMetrics
 from liaison.model.common import Event
 from liaison.model.customs import Seizure
+from liaison.model.exchange import RestrictionNotice
 from liaison.settings import Settings
 
 __all__ = ["CenOutbox", "CenSink"]
@@ -63,6 +64,13 @@ class CenOutbox(SinkTask):
         outbox.mkdir(parents=True, exist_ok=True)
 
     def put(self, event: Event, message: Message) -> None:
+        if isinstance(event.payload, RestrictionNotice):
+            # Loud, not lost: the dead letter says which record WCO-CEN must restrict or erase.
+            raise DeliveryRefusedError(
+                "the CEN upload layout has no restriction notice: tell WCO-CEN by hand to "
+                f"{event.payload.action.value.lower()} its copy",
+                "RestrictionNoticeUndeliverable",
+            )
         if not isinstance(event.payload, Seizure):
             raise DeliveryRefusedError("the CEN upload layout carries seizures only", "NotASeizure")
         if event.payload.persons or event.envelope.data_subject_categories:

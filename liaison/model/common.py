@@ -10,7 +10,7 @@ from uuid import UUID
 
 if TYPE_CHECKING:  # the payload modules import this one
     from liaison.model.customs import CisRecord, Seizure
-    from liaison.model.exchange import Enrichment, WatchlistHit
+    from liaison.model.exchange import Enrichment, RestrictionNotice, WatchlistHit
     from liaison.model.police import PoliceAlert
 
 
@@ -150,7 +150,7 @@ class Event:
     """An enforcement event: the envelope and exactly one payload."""
 
     envelope: Envelope
-    payload: Seizure | CisRecord | PoliceAlert | WatchlistHit
+    payload: Seizure | CisRecord | PoliceAlert | WatchlistHit | RestrictionNotice
     enrichment: Enrichment | None = None
 
 

@@ -16,9 +16,47 @@ __all__ = [
     "Enrichment",
     "Header",
     "MatchDirection",
+    "NoticeAction",
+    "NoticeReason",
     "PipelineOutcome",
+    "RestrictionNotice",
     "WatchlistHit",
 ]
+
+
+class NoticeAction(StrEnum):
+    """What a recipient must do with the copy it holds: RESTRICT it (it may no longer process the
+    record: keep it only as the law requires, and use it no further), or ERASE it.
+    """
+
+    RESTRICT = "RESTRICT"
+    ERASE = "ERASE"
+
+
+class NoticeReason(StrEnum):
+    """Why a recipient may no longer hold what it received, as a class and never the detail:
+    HANDLING (the provider tightened its handling conditions or named other recipients), SCOPE
+    (the record no longer falls within what the recipient receives: its kind, source, commodity
+    areas or countries), PERSONAL_DATA (the record now holds personal data the recipient has no
+    basis for), ERASED (the provider erased the record).
+    """
+
+    HANDLING = "HANDLING"
+    SCOPE = "SCOPE"
+    PERSONAL_DATA = "PERSONAL_DATA"
+    ERASED = "ERASED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestrictionNotice:
+    """Tells a partner that a record it received an earlier version of (named by the envelope:
+    source system, record id, and the version that restricted or erased it) was amended or erased
+    in a way it may no longer receive (LED Art. 7(3) and 16(6)). It carries nothing of the new
+    version's content.
+    """
+
+    action: NoticeAction
+    reason: NoticeReason
 
 
 class MatchDirection(StrEnum):

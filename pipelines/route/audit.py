@@ -34,8 +34,9 @@ def audit_record(
         legal_basis=partner.legal_basis,
         purpose=partner.purpose,
         fields_removed=delivery.removed_fields,
-        handling_code=envelope.handling.handling_code,
-        tlp=envelope.handling.tlp,
+        # The conditions of what was disclosed (a restriction notice has its own).
+        handling_code=delivery.event.envelope.handling.handling_code,
+        tlp=delivery.event.envelope.handling.tlp,
         decided_at=decided_at,
         disclosed_by=disclosed_by,
     )

@@ -4,9 +4,9 @@ Personal data is removed mechanically from the fields the schemas mark
 ``"pii": true``: a partner without a basis for personal data gets none; a
 partner with one gets the persons of the categories it may receive. CEN gets
 none, whatever the policy says. Data marked H2 or TLP:RED goes only to the
-partners the provider named. A correction or an erasure also goes to every
-partner that received an earlier version, even where today's rules would not
-send it (LED Art. 7(3)).
+partners the provider named. A later version of a record reaches every partner
+that received an earlier one (LED Art. 7(3)): in full when today's rules allow
+it, otherwise as a restriction notice that carries nothing of the content.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import json
 import typing
+import uuid
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
@@ -22,22 +23,26 @@ from liaison.avro.store import SCHEMA_DIR
 from liaison.model import avro_name, hints
 from liaison.model.common import (
     DataSubjectCategory,
+    Envelope,
     Event,
+    HandlingConditions,
     Operation,
     Person,
     SienaHandlingCode,
     TlpLevel,
 )
 from liaison.model.customs import CisRecord, CommodityArea, Seizure
-from liaison.model.exchange import WatchlistHit
+from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice, WatchlistHit
 from liaison.model.police import PoliceAlert
 from liaison.policy import Partner, PayloadKind, RoutingPolicy
 
 __all__ = [
+    "NOTICE_HANDLING",
     "Delivery",
     "Refusal",
     "RouteDecision",
     "payload_kind",
+    "restriction_notice",
     "route_decision",
     "strip_personal",
 ]
@@ -113,43 +118,51 @@ def _restricted(event: Event) -> bool:
     )
 
 
+Reason = tuple[NoticeReason, str]  # the class a notice may name, and the whole reason
+
+
 def _why_not(  # noqa: PLR0911, PLR0912 - one guard per rule
     event: Event, partner: Partner
-) -> str | None:
+) -> Reason | None:
     """Why ``partner`` must not or need not get ``event``; None when it gets it."""
     kind = payload_kind(event)
     envelope = event.envelope
     handling = envelope.handling
     if kind not in partner.payloads:
-        return f"does not receive {kind.value}"
+        return NoticeReason.SCOPE, f"does not receive {kind.value}"
     if envelope.source_system not in partner.sources:
-        return f"does not receive from {envelope.source_system.value}"
+        return NoticeReason.SCOPE, f"does not receive from {envelope.source_system.value}"
     if handling.handling_code not in partner.handling_codes:
-        return f"may not receive handling code {handling.handling_code.value}"
+        return (
+            NoticeReason.HANDLING,
+            f"may not receive handling code {handling.handling_code.value}",
+        )
     if handling.tlp not in partner.tlp:
-        return f"may not receive TLP:{handling.tlp.value}"
+        return NoticeReason.HANDLING, f"may not receive TLP:{handling.tlp.value}"
     if isinstance(event.payload, WatchlistHit):
         refused = [c for c in event.payload.input_handling_codes if c not in partner.handling_codes]
         if refused:
             return (
-                f"may not receive handling code {refused[0].value} (of a record the hit is about)"
+                NoticeReason.HANDLING,
+                f"may not receive handling code {refused[0].value} (of a record the hit is about)",
             )
     about = set(envelope.data_subject_categories)
     if isinstance(event.payload, WatchlistHit) and about:
         # A hit about a person is personal data whole: there is nothing to strip from it.
         if not partner.personal_data or partner.kind == "cen":
-            return "may not receive personal data"
+            return NoticeReason.PERSONAL_DATA, "may not receive personal data"
         if not about <= partner.subject_categories:
-            return "may not receive data about " + ", ".join(sorted(c.value for c in about))
+            named = ", ".join(sorted(c.value for c in about))
+            return NoticeReason.PERSONAL_DATA, f"may not receive data about {named}"
     if _restricted(event):
         if partner.id not in handling.releasable_to:
-            return "not a named recipient of H2 or TLP:RED data"
+            return NoticeReason.HANDLING, "not a named recipient of H2 or TLP:RED data"
         return None  # named by the provider: area and country interests do not apply
     areas = _areas(event)
     if areas is not None and not any(partner.covers_area(area) for area in areas):
-        return "not for its commodity areas"
+        return NoticeReason.SCOPE, "not for its commodity areas"
     if not partner.covers_country(_countries(event)):
-        return "not for its countries"
+        return NoticeReason.SCOPE, "not for its countries"
     return None
 
 
@@ -163,34 +176,74 @@ def _rule_id(event: Event, partner: Partner) -> str:
 def route_decision(
     event: Event, policy: RoutingPolicy, earlier_recipients: frozenset[str] = frozenset()
 ) -> RouteDecision:
-    """Who gets ``event``: by the policy, and for corrections and erasures every earlier
-    recipient too."""
+    """Who gets ``event``, in which form, by which rule; and who does not, and why.
+
+    Every partner gets what the policy allows it, stripped for it. A later version (an
+    amendment of any operation, a correction, an erasure) also reaches every partner that
+    received an earlier one (LED Art. 7(3)): in full, stripped as usual, when the policy still
+    allows it; otherwise as a restriction notice, which names the record and says restrict or
+    erase, and why as a class, and carries nothing of the content."""
     deliveries: list[Delivery] = []
     refusals: list[Refusal] = []
-    correcting = event.envelope.operation in (Operation.CORRECTION, Operation.ERASURE)
     for partner in policy.partners:
-        reason = _why_not(event, partner)
-        if reason is None:
-            rule = _rule_id(event, partner)
-        elif correcting and partner.id in earlier_recipients:
-            rule = f"{partner.id}/earlier-recipient"  # LED Art. 7(3)
+        why = _why_not(event, partner)
+        if why is None:
+            allowed = (
+                partner.subject_categories
+                if partner.personal_data and partner.kind != "cen"
+                else frozenset()
+            )
+            form, removed = strip_personal(event, allowed)
+            deliveries.append(Delivery(partner, _rule_id(event, partner), removed, form))
+        elif partner.id in earlier_recipients:
+            notice = restriction_notice(event, why[0])
+            rule = f"{partner.id}/restriction-notice"  # LED Art. 7(3)
+            deliveries.append(Delivery(partner, rule, ("payload",), notice))
+            refusals.append(Refusal(partner.id, why[1] + "; sent a restriction notice"))
         else:
-            refusals.append(Refusal(partner.id, reason))
-            continue
-        allowed = (
-            partner.subject_categories
-            if partner.personal_data and partner.kind != "cen"
-            else frozenset()
-        )
-        form, removed = strip_personal(event, allowed)
-        deliveries.append(Delivery(partner, rule, removed, form))
+            refusals.append(Refusal(partner.id, why[1]))
     missing = earlier_recipients - {p.id for p in policy.partners}
-    if correcting:
-        refusals.extend(
-            Refusal(partner_id, "earlier recipient no longer in the policy: tell it by hand")
-            for partner_id in sorted(missing)
-        )
+    refusals.extend(
+        Refusal(partner_id, "earlier recipient no longer in the policy: tell it by hand")
+        for partner_id in sorted(missing)
+    )
     return RouteDecision(tuple(deliveries), tuple(refusals))
+
+
+_NOTICE_NAMESPACE = uuid.UUID("7d3e9b14-2c6a-5f81-9b0e-4a6c8d2f1e57")
+# A notice names a record the recipient already holds, and says nothing of its content.
+NOTICE_HANDLING = HandlingConditions(
+    handling_code=SienaHandlingCode.H0,
+    tlp=TlpLevel.AMBER,
+    purpose="notice that a record received earlier was restricted or erased",
+    legal_basis="Directive (EU) 2016/680, Art. 7(3) and 16(6)",
+)
+
+
+def restriction_notice(event: Event, reason: NoticeReason) -> Event:
+    """The notice for a partner that holds an earlier version of ``event``'s record and may
+    not have this one: restrict (or, for an erasure, erase) the copy it holds."""
+    envelope = event.envelope
+    erased = envelope.operation is Operation.ERASURE
+    notice = RestrictionNotice(
+        action=NoticeAction.ERASE if erased else NoticeAction.RESTRICT,
+        reason=NoticeReason.ERASED if erased else reason,
+    )
+    form = Envelope(
+        event_id=uuid.uuid5(_NOTICE_NAMESPACE, str(envelope.event_id)),
+        source_system=envelope.source_system,
+        source_record_id=envelope.source_record_id,
+        version=envelope.version,
+        operation=envelope.operation,
+        reporting_country=envelope.reporting_country,
+        reporting_agency=envelope.reporting_agency,
+        event_time=envelope.event_time,
+        report_time=envelope.report_time,
+        ingest_time=envelope.ingest_time,
+        handling=NOTICE_HANDLING,
+        lineage=envelope.lineage,
+    )
+    return Event(envelope=form, payload=notice)
 
 
 @functools.cache

@@ -13,8 +13,9 @@ from liaison.model.common import (
     TlpLevel,
 )
 from liaison.model.customs import CommodityArea, Seizure
+from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice
 from liaison.policy import DEFAULT_POLICY, load_policy
-from pipelines.route.decide import route_decision, strip_personal
+from pipelines.route.decide import NOTICE_HANDLING, route_decision, strip_personal
 from stack.synthetic.generator import TrafficGenerator
 from tests.samples import realistic_seizure
 
@@ -148,35 +149,38 @@ def test_a_named_recipient_still_needs_a_basis_for_the_payload():
     )
 
 
-def test_corrections_and_erasures_reach_every_earlier_recipient():
+def test_every_later_version_reaches_every_earlier_recipient_in_full_or_as_a_notice():
     event = _amber(realistic_seizure())
     moved = dataclasses.replace(_seizure(event), commodity_area=CommodityArea.TOBACCO)
-    for operation in (Operation.CORRECTION, Operation.ERASURE):
-        correction = dataclasses.replace(
+    for operation, action in (
+        (Operation.UPSERT, NoticeAction.RESTRICT),
+        (Operation.CORRECTION, NoticeAction.RESTRICT),
+        (Operation.ERASURE, NoticeAction.ERASE),
+    ):
+        later = dataclasses.replace(
             event,
             payload=moved,
             envelope=dataclasses.replace(event.envelope, operation=operation, version=3),
         )
         decision = route_decision(
-            correction, POLICY, earlier_recipients=frozenset({"INTERPOL", "GONE"})
+            later, POLICY, earlier_recipients=frozenset({"INTERPOL", "OLAF", "GONE"})
         )
-        rules = {d.partner.id: d.rule_id for d in decision.deliveries}
-        assert rules["INTERPOL"] == "INTERPOL/earlier-recipient"  # tobacco is not INTERPOL's
-        assert rules["OLAF"] == "OLAF/seizure/TOBACCO"  # tobacco now goes to OLAF
+        by_partner = {d.partner.id: d for d in decision.deliveries}
+        # Tobacco is not INTERPOL's: it hears that its copy must go, and nothing else.
+        notice = by_partner["INTERPOL"]
+        assert notice.rule_id == "INTERPOL/restriction-notice"
+        assert notice.event.payload == RestrictionNotice(
+            action=action,
+            reason=NoticeReason.ERASED if action is NoticeAction.ERASE else NoticeReason.SCOPE,
+        )
+        assert notice.event.envelope.handling == NOTICE_HANDLING
+        assert notice.event.envelope.source_record_id == event.envelope.source_record_id
+        assert notice.event.envelope.version == 3
+        assert by_partner["OLAF"].rule_id == "OLAF/seizure/TOBACCO"  # still entitled: in full
+        assert by_partner["OLAF"].event.payload == moved
         assert {r.partner_id: r.reason for r in decision.refusals}["GONE"].startswith(
             "earlier recipient no longer in the policy"
         )
-    plain_update = dataclasses.replace(
-        event,
-        payload=moved,
-        envelope=dataclasses.replace(event.envelope, version=3, operation=Operation.UPSERT),
-    )
-    assert (
-        "INTERPOL"
-        not in route_decision(
-            plain_update, POLICY, earlier_recipients=frozenset({"INTERPOL"})
-        ).recipients
-    )
 
 
 def test_no_partner_without_a_basis_ever_sees_a_personal_field():
