@@ -1,0 +1,192 @@
+"""Lawful disclosure on the running worker, read back as raw bytes from every partner topic:
+a tightening correction and a plain amendment reach earlier recipients in full only where
+they may still have the record, as a content-free notice otherwise; a restricted seizure
+matched by an open alert makes a hit that only partners allowed both records receive."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from liaison.avro.codec import AvroCodec
+from liaison.avro.store import EVENT
+from liaison.identity import event_id_for, record_key
+from liaison.kafka.client import KafkaConsumer, consumer_config
+from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE
+from liaison.model import from_avro, to_avro
+from liaison.model.common import Event, HandlingConditions, Operation, SienaHandlingCode, TlpLevel
+from liaison.model.exchange import NoticeAction, RestrictionNotice, WatchlistHit
+from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
+from liaison.policy import load_policy
+from stack.synthetic.generator import Label, SyntheticRecord
+from tests.integration.test_pipeline import Output, Worker, collect, send
+from tests.samples import realistic_seizure
+
+pytestmark = pytest.mark.integration
+
+POLICY = load_policy()
+CODEC = AvroCodec(EVENT)
+OPEN = HandlingConditions(
+    handling_code=SienaHandlingCode.H1,
+    tlp=TlpLevel.AMBER,
+    purpose="prevention and detection of drug trafficking",
+    legal_basis="Regulation (EC) 515/97",
+)
+FOR_EUROPOL_ONLY = dataclasses.replace(
+    OPEN, handling_code=SienaHandlingCode.H2, releasable_to=("EUROPOL",)
+)
+
+
+@pytest.fixture
+def pipeline(declared_topics, admin, tmp_path):
+    running = Worker(declared_topics, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def _version(event: Event, version: int, operation: Operation, handling, hours: int) -> Event:
+    envelope = event.envelope
+    return dataclasses.replace(
+        event,
+        envelope=dataclasses.replace(
+            envelope,
+            event_id=event_id_for(envelope.source_system, envelope.source_record_id, version),
+            version=version,
+            operation=operation,
+            handling=handling,
+            report_time=envelope.report_time + timedelta(hours=hours),
+            ingest_time=envelope.ingest_time + timedelta(hours=hours),
+        ),
+    )
+
+
+def _record(event: Event, label: Label) -> SyntheticRecord:
+    topic = INGEST_POLICE if isinstance(event.payload, PoliceAlert) else INGEST_CEN
+    return SyntheticRecord(
+        label, topic, record_key(event).encode(), CODEC.encode(to_avro(event)), event
+    )
+
+
+def _raw(settings, group: str) -> dict[str, list[bytes]]:
+    """Every record on every partner topic, as bytes."""
+    topics = {settings.topic_prefix + p.topic: p.id for p in POLICY.partners}
+    found: dict[str, list[bytes]] = {}
+    with KafkaConsumer(consumer_config(settings, group), list(topics)) as consumer:
+        empty = 0
+        while empty < 6:
+            batch = consumer.consume(500, timeout_s=0.5)
+            empty = 0 if batch else empty + 1
+            for message in batch:
+                found.setdefault(topics[message.topic() or ""], []).append(message.value() or b"")
+    return found
+
+
+def _versions_of(out: Output, record_id: str) -> dict[str, list[Event]]:
+    return {
+        partner: [e for e in events if e.envelope.source_record_id == record_id]
+        for partner, events in out.deliveries.items()
+        if any(e.envelope.source_record_id == record_id for e in events)
+    }
+
+
+def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_longer_entitled(
+    declared_topics, pipeline
+):
+    settings = declared_topics
+    seizure = realistic_seizure()
+    first = _version(seizure, 1, Operation.UPSERT, OPEN, 0)
+    record_id = first.envelope.source_record_id
+    send(settings, [_record(first, Label.SEIZURE)])
+    out = collect(settings, "disclose-1", lambda o: bool(_versions_of(o, record_id)))
+    earlier = set(_versions_of(out, record_id))
+    assert {"EUROPOL", "WCO-CEN", "INTERPOL"} <= earlier  # H1/AMBER drugs: widely shared
+
+    # Corrected to H2 for Europol only, then amended (a plain UPSERT) under the same terms.
+    correction = _version(seizure, 2, Operation.CORRECTION, FOR_EUROPOL_ONLY, 1)
+    amendment = _version(seizure, 3, Operation.UPSERT, FOR_EUROPOL_ONLY, 2)
+    send(settings, [_record(correction, Label.AMENDMENT), _record(amendment, Label.AMENDMENT)])
+
+    def both_told(o: Output) -> bool:
+        got = _versions_of(o, record_id)
+        return all({e.envelope.version for e in got.get(p, [])} >= {2, 3} for p in earlier)
+
+    out = collect(settings, "disclose-2", both_told)
+    got = _versions_of(out, record_id)
+    assert set(got) == earlier  # nobody new hears of it; every earlier recipient does
+    for partner, events in got.items():
+        for event in (e for e in events if e.envelope.version in (2, 3)):
+            if partner == "EUROPOL":
+                assert event.payload == seizure.payload  # the named recipient: in full
+                assert event.envelope.handling == FOR_EUROPOL_ONLY
+            else:
+                assert isinstance(event.payload, RestrictionNotice), partner
+                assert event.payload.action is NoticeAction.RESTRICT
+                assert event.envelope.handling.handling_code is SienaHandlingCode.H0
+
+    # The raw bytes at every partner but Europol hold nothing of the corrected versions.
+    secret = seizure.payload.concealment.encode()  # type: ignore[union-attr]
+    raw = _raw(settings, "disclose-raw")
+    for partner, values in raw.items():
+        versions = [from_avro(Event, CODEC.decode(v)) for v in values]
+        for value, event in zip(values, versions, strict=True):
+            if event.envelope.source_record_id == record_id and event.envelope.version > 1:
+                assert (secret in value) == (partner == "EUROPOL"), partner
+    audits = [
+        a for a in out.audits if a["source_record_id"] == record_id and a["event_version"] > 1
+    ]
+    notices = {a["partner_id"] for a in audits if a["rule_id"].endswith("/restriction-notice")}
+    assert notices == earlier - {"EUROPOL"}
+
+
+def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_receives(
+    declared_topics, pipeline
+):
+    settings = declared_topics
+    seizure = _version(realistic_seizure(), 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0)
+    base = realistic_seizure()
+    alert = dataclasses.replace(
+        base,
+        envelope=dataclasses.replace(
+            base.envelope,
+            event_id=event_id_for(base.envelope.source_system, "DE-ALERT-77", 1),
+            source_system=type(base.envelope.source_system).POLICE,
+            source_record_id="DE-ALERT-77",
+            version=1,
+            operation=Operation.UPSERT,
+            reporting_country="DE",
+            reporting_agency="DE police",
+            handling=dataclasses.replace(
+                OPEN, handling_code=SienaHandlingCode.H0, tlp=TlpLevel.GREEN
+            ),
+            data_subject_categories=(),
+            ingest_time=base.envelope.ingest_time + timedelta(hours=1),
+        ),
+        payload=PoliceAlert(
+            alert_type=AlertType.NOTICE_BLUE,
+            alert_reference="DE-A-77",
+            issuing_country="DE",
+            issuing_agency="DE police",
+            items=(WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier="9321483"),),
+        ),
+    )
+    send(settings, [_record(seizure, Label.SEIZURE)])
+    send(settings, [_record(alert, Label.ALERT)])
+
+    def hits(o: Output) -> dict[str, list[Event]]:
+        return {
+            partner: [e for e in events if isinstance(e.payload, WatchlistHit)]
+            for partner, events in o.deliveries.items()
+            if any(isinstance(e.payload, WatchlistHit) for e in events)
+        }
+
+    out = collect(settings, "disclose-hit", lambda o: bool(hits(o)))
+    made = hits(out)
+    assert set(made) == {"EUROPOL"}  # the open alert alone would have gone to DE-BKA too
+    (hit,) = made["EUROPOL"]
+    assert hit.envelope.handling.handling_code is SienaHandlingCode.H2
+    assert hit.envelope.handling.releasable_to == ("EUROPOL",)
