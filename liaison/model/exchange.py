@@ -163,3 +163,5 @@ class WatchlistHit:
     matched_identifier: str
     rule: str
     input_handling_codes: tuple[SienaHandlingCode, ...] = ()
+    customs_reporting_country: str | None = None
+    seizing_side_excluded: bool = False

@@ -27,6 +27,7 @@ from liaison.model.common import (
     Lineage,
     Operation,
     Person,
+    SienaHandlingCode,
     SourceSystem,
 )
 from liaison.model.customs import CisRecord, Conveyance, Seizure
@@ -159,6 +160,9 @@ def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirect
         matched_kind=key.kind,
         matched_identifier=key.identifier,
         rule=f"exact-{key.kind.value.lower().replace('_', '-')}",
+        customs_reporting_country=customs.envelope.reporting_country,
+        # An alert under H3 restrictions is not shown to the administration that seized.
+        seizing_side_excluded=alert.envelope.handling.handling_code is SienaHandlingCode.H3,
         input_handling_codes=tuple(
             sorted(
                 {customs.envelope.handling.handling_code, alert.envelope.handling.handling_code},

@@ -104,6 +104,11 @@ def _countries(event: Event) -> set[str]:
         countries |= set(route.transit_countries)
     if isinstance(payload, PoliceAlert):
         countries.add(payload.issuing_country)
+    # Both sides hear of a hit: the alert's country and the seizing administration's, unless
+    # the alert may not be shown to the seizing side.
+    seized_in = getattr(payload, "customs_reporting_country", None)
+    if isinstance(payload, WatchlistHit) and seized_in and not payload.seizing_side_excluded:
+        countries.add(seized_in)
     return countries
 
 
@@ -162,6 +167,17 @@ def _why_not(  # noqa: PLR0911, PLR0912 - one guard per rule
     if areas is not None and not any(partner.covers_area(area) for area in areas):
         return NoticeReason.SCOPE, "not for its commodity areas"
     if not partner.covers_country(_countries(event)):
+        payload = event.payload
+        if (
+            isinstance(payload, WatchlistHit)
+            and payload.seizing_side_excluded
+            and payload.customs_reporting_country
+            and partner.covers_country({payload.customs_reporting_country})
+        ):
+            return (
+                NoticeReason.HANDLING,
+                "the alert is under H3 restrictions: the seizing side may not learn of it",
+            )
         return NoticeReason.SCOPE, "not for its countries"
     return None
 

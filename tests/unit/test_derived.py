@@ -162,3 +162,42 @@ def test_a_hit_about_a_person_reaches_only_partners_allowed_that_persons_categor
     }
     assert decision.recipients == allowed & decision.recipients
     assert "EUROPOL" in decision.recipients  # EUROPOL may receive every category
+
+
+def _open(code: SienaHandlingCode = SienaHandlingCode.H1) -> HandlingConditions:
+    return HandlingConditions(
+        handling_code=code,
+        restrictions="discreet check: do not approach" if code is SienaHandlingCode.H3 else None,
+        tlp=TlpLevel.AMBER,
+        purpose="drug trafficking",
+        legal_basis="Regulation (EC) 515/97",
+    )
+
+
+def test_both_sides_of_a_hit_hear_of_it():
+    # A seizure reported by the Netherlands, an alert issued in Germany, both open.
+    customs = _with(realistic_seizure(), _open())
+    alert = _with(_alert(), _open())
+    alert = dataclasses.replace(
+        alert, envelope=dataclasses.replace(alert.envelope, reporting_country="DE")
+    )
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    decision = route_decision(hit, POLICY)
+    assert {"NL-POLICE", "DE-BKA"} <= decision.recipients  # the seizing side and the alert's
+
+
+def test_an_alert_under_h3_is_not_shown_to_the_seizing_side_and_the_refusal_says_why():
+    customs = _with(realistic_seizure(), _open())
+    alert = _with(_alert(), _open(SienaHandlingCode.H3))
+    alert = dataclasses.replace(
+        alert, envelope=dataclasses.replace(alert.envelope, reporting_country="DE")
+    )
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    decision = route_decision(hit, POLICY)
+    assert "NL-POLICE" not in decision.recipients
+    assert "DE-BKA" in decision.recipients  # the alert's own side still hears of it
+    reasons = {r.partner_id: r.reason for r in decision.refusals}
+    assert "H3" in reasons["NL-POLICE"]
+    assert "seizing side" in reasons["NL-POLICE"]
