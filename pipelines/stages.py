@@ -57,7 +57,7 @@ from pipelines.enrich.join import join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
-from pipelines.route.decide import RouteDecision, route_decision
+from pipelines.route.decide import RouteDecision, refusal_reasons, route_decision
 from pipelines.state import (
     dump_candidates,
     dump_entries,
@@ -458,13 +458,16 @@ class Stages:
                 decision = route_decision(event, self.policy, earlier)
                 pending = Pending(item)
                 if not decision.deliveries:
-                    reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
+                    reasons = refusal_reasons(decision)
                     pending.sends = [await io.outcome(event, "route", "no-recipient", reasons)]
                     pending.done = self._counted("route", started, "no-recipient")
                 else:
                     # Every audit record is on the record before any delivery is made: the
                     # deliveries are sent once the window saw the audits confirmed.
                     pending.sends = await self._audits(event, decision, key)
+                    if decision.refusals:  # kept, though others receive it
+                        reasons = refusal_reasons(decision)
+                        pending.sends.append(await io.outcome(event, "route", "refused", reasons))
                     pending.follow_up = self._deliveries(decision, key, item)
                     pending.done = self._delivered(decision, started)
                 if not decision.recipients <= earlier:

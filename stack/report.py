@@ -31,6 +31,7 @@ class DemoReport:
     hits: set[str] = field(default_factory=set)
     dead_letters: int = 0
     dropped: Counter[str] = field(default_factory=Counter)  # per outcome
+    refusals: int = 0  # events delivered to some partners and refused to others
     # The most recent latencies only, so a long run keeps a fixed footprint.
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     started: float = field(default_factory=time.monotonic)
@@ -71,6 +72,10 @@ class DemoReport:
             + (", ".join(f"{outcome} {n}" for outcome, n in self.dropped.most_common()) or "none")
         )
         lines.append(f"Watchlist hits: {len(self.hits)}; dead letters: {self.dead_letters}")
+        lines.append(
+            f"Delivered to some partners and refused to others (reasons on pipeline.outcomes): "
+            f"{self.refusals}"
+        )
         if self.connectors:
             lines.append("Connectors:")
             lines.extend("  " + line for line in self.connectors)
@@ -169,4 +174,8 @@ class Observer:
         elif topic == self.dead_topic:
             report.dead_letters += 1
         elif topic == self.outcome_topic:
-            report.dropped[self.outcomes.decode(value)["outcome"]] += 1
+            verdict = self.outcomes.decode(value)["outcome"]
+            if verdict == "refused":  # some partners refused, others received: not a drop
+                report.refusals += 1
+            else:
+                report.dropped[verdict] += 1

@@ -54,7 +54,7 @@ from pipelines.enrich.join import join
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
 from pipelines.records import read_event
 from pipelines.route.audit import audit_record
-from pipelines.route.decide import route_decision
+from pipelines.route.decide import refusal_reasons, route_decision
 from pipelines.state import (
     dump_candidates,
     dump_entries,
@@ -218,10 +218,11 @@ class Peer:
         if not decision.recipients <= earlier:
             state.set("recipients", dump_recipients(earlier | decision.recipients).decode())
         if not decision.deliveries:
-            reasons = "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
-            return [self.outcome(event, "route", "no-recipient", reasons)]
+            return [self.outcome(event, "route", "no-recipient", refusal_reasons(decision))]
         decided_at = utc_now()
         outs = []
+        if decision.refusals:  # kept, though others receive it
+            outs.append(self.outcome(event, "route", "refused", refusal_reasons(decision)))
         for delivery in decision.deliveries:
             audit = audit_record(
                 event,

@@ -134,7 +134,9 @@ class Header:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineOutcome:
-    """Where an accepted event's path through the pipeline ended without a delivery, and why."""
+    """Where an accepted event's path through the pipeline ended without a delivery, and why: a
+    replay, a stale version, a report merged into another, no partner entitled to it.
+    """
 
     event_id: UUID
     source_system: SourceSystem

@@ -42,6 +42,7 @@ __all__ = [
     "Refusal",
     "RouteDecision",
     "payload_kind",
+    "refusal_reasons",
     "restriction_notice",
     "route_decision",
     "strip_personal",
@@ -70,6 +71,11 @@ class RouteDecision:
     @property
     def recipients(self) -> frozenset[str]:
         return frozenset(d.partner.id for d in self.deliveries)
+
+
+def refusal_reasons(decision: RouteDecision) -> str:
+    """Every refusal of a decision, for its outcome record: ``PARTNER: reason; ...``."""
+    return "; ".join(f"{r.partner_id}: {r.reason}" for r in decision.refusals)
 
 
 def payload_kind(event: Event) -> PayloadKind:

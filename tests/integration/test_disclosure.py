@@ -141,6 +141,14 @@ def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_lon
     ]
     notices = {a["partner_id"] for a in audits if a["rule_id"].endswith("/restriction-notice")}
     assert notices == earlier - {"EUROPOL"}
+    # The refusals are on the record though Europol received the correction.
+    (refused,) = [
+        o for o in out.refused if o["source_record_id"] == record_id and o["version"] == 2
+    ]
+    assert refused["stage"] == "route"
+    for partner in earlier - {"EUROPOL"}:
+        assert f"{partner}: " in refused["reason"]
+    assert "restriction notice" in refused["reason"]
 
 
 def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_receives(

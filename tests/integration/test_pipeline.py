@@ -112,6 +112,7 @@ class Output:
     audits: list[dict[str, Any]] = field(default_factory=list)
     dead: dict[Origin, dict[str, Any]] = field(default_factory=dict)
     dropped: dict[Origin, dict[str, Any]] = field(default_factory=dict)
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
     def delivered_origins(self) -> set[Origin]:
         return {
@@ -163,6 +164,10 @@ def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float
                     output.dead[origin] = letter
                 else:
                     outcome = outcomes.decode(value)
+                    if outcome["outcome"] == "refused":  # refused to some, others received it
+                        output.refused.append(outcome)
+                        consumer.store(message)
+                        continue
                     origin = (
                         outcome["source_topic"],
                         outcome["source_partition"],
