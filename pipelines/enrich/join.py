@@ -66,6 +66,13 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
     return after, _pairs(event, moment, is_alert, key, others(), window, decode)
 
 
+def _expired(alert: Event, at: datetime) -> bool:
+    """Whether ``alert`` was no longer valid at ``at`` (its ``valid_until`` day has passed)."""
+    payload = alert.payload
+    valid_until = payload.valid_until if isinstance(payload, PoliceAlert) else None
+    return valid_until is not None and at.date() > valid_until
+
+
 def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
     event: Event,
     moment: datetime,
@@ -89,6 +96,8 @@ def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
         )
         counterpart = decode(encoded)
         customs, alert = (counterpart, event) if is_alert else (event, counterpart)
+        if _expired(alert, max(raised, customs_at)):
+            continue  # an alert stops matching after the day it is valid until
         hit = make_hit(customs, alert, key, direction)
         hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
     return hits

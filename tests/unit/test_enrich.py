@@ -4,6 +4,9 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from liaison.handling import strictest
 from liaison.model.common import DataSubjectCategory, Operation, SourceSystem
 from liaison.model.exchange import MatchDirection, WatchlistHit
@@ -293,3 +296,40 @@ def test_erasing_either_record_erases_the_hit_it_made():
     sides_without_alert, (gone,) = probe(_erasure_of(alert, later), sides)
     assert gone.envelope.operation is Operation.ERASURE
     assert probe(_erasure_of(seizure, later), sides_without_alert)[1] == []
+
+
+@given(st.integers(-5, 5), st.integers(-5, 5), st.booleans())
+def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
+    expires_in, raised_in, alert_first
+):
+    window = timedelta(days=30)
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    seizure = realistic_seizure()
+    t0 = seizure.envelope.ingest_time
+    base = _alert_on(IdentifierKind.IMO_NUMBER, "9321483")
+    assert isinstance(base.payload, PoliceAlert)
+    valid_until = (t0 + timedelta(days=expires_in)).date()
+    alert = _at(
+        dataclasses.replace(
+            base, payload=dataclasses.replace(base.payload, valid_until=valid_until)
+        ),
+        t0 + timedelta(days=raised_in),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="DE-SMV-9",
+    )
+    encode, decode = _codec()
+    first, second = (alert, seizure) if alert_first else (seizure, alert)
+
+    def probe(event, sides):
+        is_alert = isinstance(event.payload, PoliceAlert)
+        other = sides[not is_alert]
+        after, made = join(
+            event, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+        )
+        return {**sides, is_alert: after}, made
+
+    sides, _ = probe(first, {True: {}, False: {}})
+    _, made = probe(second, sides)
+    met_at = max(t0, alert.envelope.ingest_time)  # the match is made when the later one comes
+    assert bool(made) == (met_at.date() <= valid_until)
