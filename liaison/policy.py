@@ -7,13 +7,22 @@ would receive personal data, personal data without the categories it may hold.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from liaison.errors import ConfigurationError
 from liaison.kafka.topics import TOPICS, TopicSpec, partner_topic
@@ -105,6 +114,13 @@ class RoutingPolicy(BaseModel):
 
     version: int
     partners: tuple[Partner, ...]
+    _digest: str = PrivateAttr(default="")
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the policy file this was loaded from: which policy decided
+        (every audit record names it); empty for a policy built in code."""
+        return self._digest
 
     @model_validator(mode="after")
     def _unique(self) -> RoutingPolicy:
@@ -125,13 +141,16 @@ class RoutingPolicy(BaseModel):
 def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
     """The policy in ``path``, or a ConfigurationError naming every problem."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(f"routing policy {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"routing policy {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"routing policy {path} is not valid TOML: {exc}") from None
     try:
-        return RoutingPolicy.model_validate(data)
+        policy = RoutingPolicy.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False, include_input=False):
@@ -144,6 +163,8 @@ def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
         raise ConfigurationError(
             f"routing policy {path} is refused:\n  " + "\n  ".join(problems)
         ) from None
+    policy._digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return policy
 
 
 def declared_topics(policy: RoutingPolicy) -> tuple[TopicSpec, ...]:

@@ -464,11 +464,12 @@ class Stages:
                 else:
                     # Every audit record is on the record before any delivery is made: the
                     # deliveries are sent once the window saw the audits confirmed.
-                    pending.sends = await self._audits(event, decision, key)
+                    forms = [self.io.encode(d.event) for d in decision.deliveries]
+                    pending.sends = await self._audits(event, decision, key, forms)
                     if decision.refusals:  # kept, though others receive it
                         reasons = refusal_reasons(decision)
                         pending.sends.append(await io.outcome(event, "route", "refused", reasons))
-                    pending.follow_up = self._deliveries(decision, key, item)
+                    pending.follow_up = self._deliveries(decision, key, item, forms)
                     pending.done = self._delivered(decision, started)
                 if not decision.recipients <= earlier:
                     merged = dump_recipients(earlier | decision.recipients)
@@ -478,7 +479,7 @@ class Stages:
             await window.stop()
 
     async def _audits(
-        self, event: Event, decision: RouteDecision, key: bytes
+        self, event: Event, decision: RouteDecision, key: bytes, forms: list[bytes]
     ) -> list[Awaitable[Any]]:
         decided_at = utc_now()
         return [
@@ -493,25 +494,24 @@ class Stages:
                             channel=delivery.partner.topic,
                             decided_at=decided_at,
                             disclosed_by=self.settings.pipeline_app_id,
+                            policy_digest=self.policy.digest,
+                            content=form,
                         )
                     )
                 ),
             )
-            for delivery in decision.deliveries
+            for delivery, form in zip(decision.deliveries, forms, strict=True)
         ]
 
     def _deliveries(
-        self, decision: RouteDecision, key: bytes, item: EventT[bytes]
+        self, decision: RouteDecision, key: bytes, item: EventT[bytes], forms: list[bytes]
     ) -> Callable[[], Awaitable[list[Awaitable[Any]]]]:
         async def deliver() -> list[Awaitable[Any]]:
             return [
                 await self.io.send(
-                    self.partner_topics[d.partner.id],
-                    key,
-                    self.io.encode(d.event),
-                    item.message.headers,
+                    self.partner_topics[d.partner.id], key, form, item.message.headers
                 )
-                for d in decision.deliveries
+                for d, form in zip(decision.deliveries, forms, strict=True)
             ]
 
         return deliver

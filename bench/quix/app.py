@@ -223,16 +223,22 @@ class Peer:
         outs = []
         if decision.refusals:  # kept, though others receive it
             outs.append(self.outcome(event, "route", "refused", refusal_reasons(decision)))
-        for delivery in decision.deliveries:
+        forms = [self.encode(d.event) for d in decision.deliveries]
+        for delivery, form in zip(decision.deliveries, forms, strict=True):
             audit = audit_record(
                 event,
                 delivery,
                 channel=delivery.partner.topic,
                 decided_at=decided_at,
                 disclosed_by=self.settings.pipeline_app_id,
+                policy_digest=self.policy.digest,
+                content=form,
             )
             outs.append(Out(AUDIT.name, key, self.audits.encode(to_avro(audit))))
-        outs += [Out(d.partner.topic, key, self.encode(d.event)) for d in decision.deliveries]
+        outs += [
+            Out(d.partner.topic, key, form)
+            for d, form in zip(decision.deliveries, forms, strict=True)
+        ]
         return outs
 
 

@@ -108,6 +108,8 @@ class DeliveryAudit:
     tlp: TlpLevel
     decided_at: datetime
     disclosed_by: str
+    policy_digest: str | None = None
+    content_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

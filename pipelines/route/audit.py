@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -15,10 +16,18 @@ _AUDIT_NAMESPACE = uuid.UUID("9a7c5e31-4b2d-5f60-8e1a-3c5d7f9b1a2c")
 
 
 def audit_record(
-    event: Event, delivery: Delivery, *, channel: str, decided_at: datetime, disclosed_by: str
+    event: Event,
+    delivery: Delivery,
+    *,
+    channel: str,
+    decided_at: datetime,
+    disclosed_by: str,
+    policy_digest: str | None = None,
+    content: bytes | None = None,
 ) -> DeliveryAudit:
-    """The audit record of ``delivery``. Its id is derived from the event and the partner,
-    so a delivery repeated after a crash is recognisably the same disclosure."""
+    """The audit record of ``delivery``: which policy decided (its digest) and a hash of the
+    bytes ``content`` the partner receives. Its id is derived from the event and the
+    partner, so a delivery repeated after a crash is recognisably the same disclosure."""
     envelope = event.envelope
     partner = delivery.partner
     return DeliveryAudit(
@@ -39,4 +48,6 @@ def audit_record(
         tlp=delivery.event.envelope.handling.tlp,
         decided_at=decided_at,
         disclosed_by=disclosed_by,
+        policy_digest=policy_digest or None,
+        content_sha256=hashlib.sha256(content).hexdigest() if content is not None else None,
     )

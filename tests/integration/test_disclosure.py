@@ -6,6 +6,7 @@ matched by an open alert makes a hit that only partners allowed both records rec
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -141,6 +142,11 @@ def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_lon
     ]
     notices = {a["partner_id"] for a in audits if a["rule_id"].endswith("/restriction-notice")}
     assert notices == earlier - {"EUROPOL"}
+    # Each audit names the policy that decided and the hash of the very bytes delivered.
+    sent = {(p, hashlib.sha256(v).hexdigest()) for p, values in raw.items() for v in values}
+    for audit in (a for a in out.audits if a["source_record_id"] == record_id):
+        assert audit["policy_digest"] == POLICY.digest
+        assert (audit["partner_id"], audit["content_sha256"]) in sent
     # The refusals are on the record though Europol received the correction.
     (refused,) = [
         o for o in out.refused if o["source_record_id"] == record_id and o["version"] == 2
