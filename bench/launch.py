@@ -4,6 +4,7 @@ and the Quix Streams peer, each as processes of its own with its own topics."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ class Launcher:
     ) -> None:
         self.options, self.bootstrap, self.data_dir = options, bootstrap, data_dir
         self.partner_topics = partner_topics
+        self.person_key = secrets.token_urlsafe(24)  # one per run: every system matches alike
 
     def systems(self, *, everything: bool = False) -> list[System]:
         ingest = [spec.name for spec in INGEST_TOPICS]
@@ -93,6 +95,7 @@ class Launcher:
             env_name("pipeline_app_id"): app_id,
             env_name("state_dir"): str(self.data_dir / "state" / prefix.rstrip(".")),
             env_name("log_level"): "WARNING",
+            env_name("person_key"): self.person_key,
         }
 
     def spawn(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -82,6 +82,9 @@ class Settings(BaseModel):
     # How long the versions seen of a record are remembered (replays and stale versions
     # older than this pass as new; their event ids still give them away downstream).
     replay_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # The secret persons are matched under (an HMAC of name and birth date); the same in every
+    # worker. Changing it makes earlier person entries unmatchable: see the README.
+    person_key: SecretStr | None = Field(default=None, min_length=16)
     # Every so many events per partition, a stage deletes its expired table entries.
     state_sweep_every: int = Field(default=1000, ge=1)
 

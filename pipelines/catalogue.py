@@ -48,6 +48,7 @@ def processes(settings: Settings, policy: RoutingPolicy) -> list[Process]:
                 DEAD_LETTERS.full_name(prefix),
                 *(prefix + p.topic for p in policy.partners),
             ),
+            secrets=("person_key",),
             replicas=None,  # scaled on lag
         )
     ]

@@ -54,7 +54,7 @@ from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
-from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
+from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import RouteDecision, refusal_reasons, route_decision
@@ -122,6 +122,7 @@ class Stages:
         self.audits = AvroCodec(DELIVERY_AUDIT)
         self.dedupe_window = timedelta(seconds=settings.dedupe_window_s)
         self.watch_window = timedelta(seconds=settings.watch_window_s)
+        self.persons = PersonKeys.from_settings(settings)
         self.versions = _table(app, settings, STATE_VERSIONS)
         self.fingerprints = _table(app, settings, STATE_FINGERPRINTS)
         self.watch_alerts = _table(app, settings, STATE_WATCH_ALERTS)
@@ -336,9 +337,9 @@ class Stages:
                     continue
                 value = io.encode(event)
                 keys = (
-                    alert_keys(event.payload)
+                    alert_keys(event.payload, self.persons)
                     if isinstance(event.payload, PoliceAlert)
-                    else (customs_keys(event))
+                    else customs_keys(event, self.persons)
                 )
                 own_key = record_key(event).encode()
                 headers = item.message.headers
@@ -421,6 +422,7 @@ class Stages:
             self.watch_window,
             self.io.encode,
             lambda encoded: self.io.read(_Message(encoded), check=False),
+            persons=self.persons,
         )
         window.set(pending, own, key, dump_entries(after))
         return hits

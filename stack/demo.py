@@ -190,6 +190,8 @@ class _Wiring:
                 for system, token in tokens.items()
             ),
             env_name("partner_endpoints"): partners,
+            # One run's stack, one run's key: its watch tables start empty every time.
+            env_name("person_key"): secrets.token_urlsafe(24),
         }
         urls = {
             systems[setting]: f"http://{settings.http_host}:{port}"

@@ -32,6 +32,7 @@ from liaison.model.customs import (
     Seizure,
     TransportMode,
 )
+from pipelines.enrich.watchlist import PersonKeys
 
 
 def realistic_seizure() -> Event:
@@ -91,3 +92,7 @@ def realistic_seizure() -> Event:
             ),
         ),
     )
+
+
+# The secret the tests match persons under (a deployment sets LIAISON_PERSON_KEY).
+PERSONS = PersonKeys(b"tests-only person key, 32 bytes")

@@ -51,7 +51,7 @@ from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
-from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys
+from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys
 from pipelines.records import read_event
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import refusal_reasons, route_decision
@@ -91,6 +91,7 @@ class Peer:
         self.audits = AvroCodec(DELIVERY_AUDIT)
         self.dedupe_window = timedelta(seconds=settings.dedupe_window_s)
         self.watch_window = timedelta(seconds=settings.watch_window_s)
+        self.persons = PersonKeys.from_settings(settings)
 
     # -- shared ---------------------------------------------------------------
 
@@ -175,9 +176,9 @@ class Peer:
         except BadEventError as exc:
             return [self.dead_letter(value, key, "enrich", exc)]
         keys = (
-            alert_keys(event.payload)
+            alert_keys(event.payload, self.persons)
             if isinstance(event.payload, PoliceAlert)
-            else customs_keys(event)
+            else customs_keys(event, self.persons)
         )
         own_key = record_key(event).encode()
         outs = [Out(PIPELINE_ENRICHED.name, own_key, self.encode(enrich(event)))]
@@ -201,6 +202,7 @@ class Peer:
             self.watch_window,
             self.encode,
             self.read,
+            persons=self.persons,
         )
         state.set(own, dump_entries(after).decode())
         return [

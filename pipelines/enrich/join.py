@@ -23,7 +23,7 @@ from liaison.model.common import Event, Operation
 from liaison.model.exchange import MatchDirection
 from liaison.model.police import PoliceAlert
 from pipelines.enrich.enrich import enrich
-from pipelines.enrich.watchlist import WatchKey, erased_hit, make_hit
+from pipelines.enrich.watchlist import PersonKeys, WatchKey, erased_hit, make_hit
 
 __all__ = ["Entries", "join"]
 
@@ -38,6 +38,8 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
     window: timedelta,
     encode: Callable[[Event], bytes],
     decode: Callable[[bytes], Event],
+    *,
+    persons: PersonKeys,
 ) -> tuple[Entries, list[Event]]:
     """This side's entries after ``event``, and the hits it makes (or, for an erasure, the
     erasures of the hits it made). ``others`` reads the other side's entries, only when there
@@ -59,11 +61,11 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
             return after, []
         # The pairs the record made when it was first seen, from its time then.
         first_seen, encoded = mine[record]
-        hits = _pairs(decode(encoded), first_seen, is_alert, key, others(), window, decode)
+        hits = _pairs(decode(encoded), first_seen, is_alert, key, others(), window, decode, persons)
         return after, [erased_hit(hit, moment) for hit in hits]
     if known:
         return after, []  # a record matches once, when it is first seen
-    return after, _pairs(event, moment, is_alert, key, others(), window, decode)
+    return after, _pairs(event, moment, is_alert, key, others(), window, decode, persons)
 
 
 def _expired(alert: Event, at: datetime) -> bool:
@@ -81,6 +83,7 @@ def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
     others: Entries,
     window: timedelta,
     decode: Callable[[bytes], Event],
+    persons: PersonKeys,
 ) -> list[Event]:
     """The hits between ``event`` (seen at ``moment``) and the other side's records."""
     hits = []
@@ -98,6 +101,6 @@ def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
         customs, alert = (counterpart, event) if is_alert else (event, counterpart)
         if _expired(alert, max(raised, customs_at)):
             continue  # an alert stops matching after the day it is valid until
-        hit = make_hit(customs, alert, key, direction)
+        hit = make_hit(customs, alert, key, direction, persons)
         hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
     return hits

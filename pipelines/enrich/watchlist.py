@@ -4,20 +4,22 @@ Both directions: a seizure or CIS+ record that involves a watched identifier
 yields a hit, and so does a new alert on an identifier seen in a customs
 record within the window. Identifiers are compared normalised (upper case,
 without spaces, dashes, dots or slashes). Persons are matched on name and date
-of birth, and kept only as a digest: the watchlist tables, and the hits, never
-hold a name.
+of birth, and kept only as a keyed digest (:class:`PersonKeys`): the watchlist
+tables, and the hits, never hold a name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from liaison.errors import ConfigurationError
 from liaison.handling import CODE_ORDER, strictest, weaker_evaluation
 from liaison.identity import event_id_for, record_key
 from liaison.model.common import (
@@ -33,8 +35,17 @@ from liaison.model.common import (
 from liaison.model.customs import CisRecord, Conveyance, Seizure
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
+from liaison.settings import Settings, env_name
 
-__all__ = ["WatchKey", "alert_keys", "customs_keys", "erased_hit", "make_hit", "normalise"]
+__all__ = [
+    "PersonKeys",
+    "WatchKey",
+    "alert_keys",
+    "customs_keys",
+    "erased_hit",
+    "make_hit",
+    "normalise",
+]
 
 _NOISE = re.compile(r"[\s\-./]")
 
@@ -52,21 +63,43 @@ def normalise(identifier: str) -> str:
     return _NOISE.sub("", identifier).upper()
 
 
-def _person_key(person: Person) -> WatchKey | None:
-    if not person.family_name or person.date_of_birth is None:
-        return None
-    text = unicodedata.normalize("NFKD", f"{person.family_name}|{person.given_names or ''}")
-    plain = "".join(c for c in text if not unicodedata.combining(c)).upper()
-    digest = hashlib.blake2b(
-        f"{' '.join(plain.split())}|{person.date_of_birth.isoformat()}".encode(), digest_size=16
-    ).hexdigest()
-    return WatchKey(IdentifierKind.PERSON, digest)
+class PersonKeys:
+    """Persons as watch keys: an HMAC-SHA-256, under a secret of the deployment's
+    (``LIAISON_PERSON_KEY``), of the normalised family and given names and the birth date.
+    Whoever reads the watch topic or a table's changelog learns nothing of who is watched
+    without the secret, and cannot test a guess."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ConfigurationError(f"{env_name('person_key')} must be at least 16 characters")
+        self._secret = secret
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PersonKeys:
+        if settings.person_key is None:
+            raise ConfigurationError(
+                f"set {env_name('person_key')}: the secret persons are matched under "
+                "(the same in every worker; see the README on changing it)"
+            )
+        return cls(settings.person_key.get_secret_value().encode())
+
+    def __repr__(self) -> str:
+        return "PersonKeys(<secret>)"
+
+    def __call__(self, person: Person) -> WatchKey | None:
+        if not person.family_name or person.date_of_birth is None:
+            return None
+        text = unicodedata.normalize("NFKD", f"{person.family_name}|{person.given_names or ''}")
+        plain = "".join(c for c in text if not unicodedata.combining(c)).upper()
+        message = f"{' '.join(plain.split())}|{person.date_of_birth.isoformat()}".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+        return WatchKey(IdentifierKind.PERSON, digest)
 
 
-def alert_keys(alert: PoliceAlert) -> set[WatchKey]:
+def alert_keys(alert: PoliceAlert, persons: PersonKeys) -> set[WatchKey]:
     """What an alert watches for."""
     keys = {WatchKey(item.kind, normalise(item.identifier)) for item in alert.items}
-    keys |= {k for k in map(_person_key, alert.persons) if k is not None}
+    keys |= {k for k in map(persons, alert.persons) if k is not None}
     keys |= {WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in alert.organisations}
     return keys
 
@@ -88,13 +121,13 @@ def _conveyance_keys(conveyance: Conveyance | None) -> set[WatchKey]:
     return keys
 
 
-def customs_keys(event: Event) -> set[WatchKey]:
+def customs_keys(event: Event, persons: PersonKeys) -> set[WatchKey]:
     """The identifiers a seizure or a CIS+ record involves."""
     payload = event.payload
     if not isinstance(payload, Seizure | CisRecord):
         return set()
     keys = _conveyance_keys(payload.conveyance)
-    keys |= {k for k in map(_person_key, payload.persons) if k is not None}
+    keys |= {k for k in map(persons, payload.persons) if k is not None}
     keys |= {
         WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in payload.organisations
     }
@@ -109,7 +142,7 @@ def _record(event: Event) -> str:
 
 
 def _matched_categories(
-    events: tuple[Event, ...], key: WatchKey
+    events: tuple[Event, ...], key: WatchKey, persons: PersonKeys
 ) -> tuple[DataSubjectCategory, ...]:
     """The data-subject categories of the persons a person match is about, on both sides."""
     if key.kind is not IdentifierKind.PERSON:
@@ -118,12 +151,14 @@ def _matched_categories(
         person.category
         for event in events
         for person in getattr(event.payload, "persons", ())
-        if _person_key(person) == key
+        if persons(person) == key
     }
     return tuple(sorted(found))
 
 
-def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirection) -> Event:
+def make_hit(
+    customs: Event, alert: Event, key: WatchKey, direction: MatchDirection, persons: PersonKeys
+) -> Event:
     """The watchlist-hit event for one match, reported by Liaison itself. A hit tells of
     both records, so it takes the strictest conditions of both (:mod:`liaison.handling`),
     the weaker evaluation, and, for a person match, the data-subject categories of that
@@ -148,7 +183,7 @@ def make_hit(customs: Event, alert: Event, key: WatchKey, direction: MatchDirect
         ingest_time=newer,
         handling=strictest(customs.envelope.handling, alert.envelope.handling),
         evaluation=weaker_evaluation(customs.envelope.evaluation, alert.envelope.evaluation),
-        data_subject_categories=_matched_categories((customs, alert), key),
+        data_subject_categories=_matched_categories((customs, alert), key, persons),
         lineage=Lineage(),
     )
     hit = WatchlistHit(

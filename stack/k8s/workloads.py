@@ -57,6 +57,7 @@ class Process:
 SECRETS = {
     "http_tokens": ("liaison-http-tokens", "tokens"),
     "partner_endpoints": ("liaison-partner-endpoints", "endpoints"),
+    "person_key": ("liaison-person-key", "key"),
 }
 # Where the shared directories live: under the CEN exchange volume's mount.
 EXCHANGE_MOUNT = "/var/lib/liaison/cen"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
 
 from liaison.kafka.client import make_admin
 from liaison.kafka.embedded import BrokerInfo, EmbeddedKafka
@@ -53,6 +54,7 @@ def settings(kafka: BrokerInfo, tmp_path: Path) -> Settings:
         topic_prefix=f"t{tag}.",
         pipeline_app_id=f"liaison-test-{tag}",
         state_dir=tmp_path / "state",
+        person_key=f"tests-only person key {tag}",
     )
 
 
@@ -73,7 +75,8 @@ def liaison_env(settings: Settings) -> dict[str, str]:
     """The environment that hands ``settings`` to a ``liaison`` subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LIAISON_")}
     for field, value in settings.model_dump(exclude_none=True).items():
-        env["LIAISON_" + field.upper()] = str(value)
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        env["LIAISON_" + field.upper()] = str(secret)
     return env
 
 

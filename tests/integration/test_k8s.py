@@ -456,6 +456,7 @@ def test_the_image_runs_as_a_user_and_its_base_is_pinned():
 SECRET_PLACEHOLDERS = {
     "LIAISON_HTTP_TOKENS": "cisplus:NL-CUSTOMS=placeholder,police:NL-POLICE=placeholder",
     "LIAISON_PARTNER_ENDPOINTS": "nl-police=https://intake.invalid/v1|placeholder",
+    "LIAISON_PERSON_KEY": "placeholder, at least sixteen characters",
 }
 
 

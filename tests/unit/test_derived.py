@@ -26,7 +26,7 @@ from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, Watched
 from liaison.policy import load_policy
 from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
 from pipelines.route.decide import route_decision
-from tests.samples import realistic_seizure
+from tests.samples import PERSONS, realistic_seizure
 from tests.strategies import handlings
 
 POLICY = load_policy()
@@ -112,7 +112,7 @@ def test_a_hit_reaches_only_partners_that_may_hold_both_records(customs_h, alert
     customs = _with(realistic_seizure(), customs_h, ev_c)
     alert = _with(_alert(), alert_h, ev_a)
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
-    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
     assert hit.envelope.evaluation == weaker_evaluation(ev_c, ev_a)
     for delivery in route_decision(hit, POLICY).deliveries:
         partner = delivery.partner
@@ -144,10 +144,10 @@ def test_a_hit_about_a_person_reaches_only_partners_allowed_that_persons_categor
     assert isinstance(alert.payload, PoliceAlert)
     (key,) = [
         k
-        for k in alert_keys(alert.payload) & customs_keys(customs)
+        for k in alert_keys(alert.payload, PERSONS) & customs_keys(customs, PERSONS)
         if k.kind is IdentifierKind.PERSON
     ]
-    hit = make_hit(customs, alert, key, MatchDirection.ALERT_MATCHED_SEIZURE)
+    hit = make_hit(customs, alert, key, MatchDirection.ALERT_MATCHED_SEIZURE, PERSONS)
     assert set(hit.envelope.data_subject_categories) == {on_seizure, on_alert}
     decision = route_decision(hit, POLICY)
     for delivery in decision.deliveries:
@@ -182,7 +182,7 @@ def test_both_sides_of_a_hit_hear_of_it():
         alert, envelope=dataclasses.replace(alert.envelope, reporting_country="DE")
     )
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
-    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
     decision = route_decision(hit, POLICY)
     assert {"NL-POLICE", "DE-BKA"} <= decision.recipients  # the seizing side and the alert's
 
@@ -194,7 +194,7 @@ def test_an_alert_under_h3_is_not_shown_to_the_seizing_side_and_the_refusal_says
         alert, envelope=dataclasses.replace(alert.envelope, reporting_country="DE")
     )
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
-    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    hit = make_hit(customs, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
     decision = route_decision(hit, POLICY)
     assert "NL-POLICE" not in decision.recipients
     assert "DE-BKA" in decision.recipients  # the alert's own side still hears of it

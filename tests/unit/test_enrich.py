@@ -13,9 +13,9 @@ from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from pipelines.enrich.enrich import enrich, risk
 from pipelines.enrich.join import Entries, join
-from pipelines.enrich.watchlist import WatchKey, alert_keys, customs_keys, make_hit
+from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys, make_hit
 from stack.synthetic.generator import Label, TrafficGenerator
-from tests.samples import realistic_seizure
+from tests.samples import PERSONS, realistic_seizure
 
 
 def test_reference_data_and_risk_are_added():
@@ -73,7 +73,7 @@ def test_identifiers_match_whatever_their_spacing_and_case():
     seizure = realistic_seizure()  # container MSKU9070323, IMO 9321483
     alert = _alert_on(IdentifierKind.CONTAINER_NUMBER, "msku 907032-3")
     assert isinstance(alert.payload, PoliceAlert)
-    common = alert_keys(alert.payload) & customs_keys(seizure)
+    common = alert_keys(alert.payload, PERSONS) & customs_keys(seizure, PERSONS)
     assert common == {WatchKey(IdentifierKind.CONTAINER_NUMBER, "MSKU9070323")}
 
 
@@ -88,21 +88,26 @@ def test_persons_match_by_name_and_birth_date_but_only_as_a_digest():
     )
     alert = dataclasses.replace(_alert_on(IdentifierKind.OTHER, "x").payload, persons=(wanted,))
     assert isinstance(alert, PoliceAlert)
-    common = alert_keys(alert) & customs_keys(seizure)
+    common = alert_keys(alert, PERSONS) & customs_keys(seizure, PERSONS)
     (key,) = [k for k in common if k.kind is IdentifierKind.PERSON]
     assert "QUANDRY" not in key.identifier.upper()
     assert len(key.identifier) == 32
     assert wanted.date_of_birth is not None
     other = dataclasses.replace(wanted, date_of_birth=wanted.date_of_birth.replace(day=28))
-    assert not alert_keys(dataclasses.replace(alert, persons=(other,))) & customs_keys(seizure)
+    moved = dataclasses.replace(alert, persons=(other,))
+    assert not alert_keys(moved, PERSONS) & customs_keys(seizure, PERSONS)
+    # Keyed: without the deployment's secret, a guess of name and birth date tells nothing.
+    guesser = PersonKeys(b"someone else's key, not ours....")
+    assert guesser(wanted) != PERSONS(wanted)
+    assert guesser(wanted) is not None
 
 
 def test_a_hit_is_reported_by_liaison_under_the_strictest_handling_of_both():
     seizure = realistic_seizure()
     alert = _alert_on(IdentifierKind.IMO_NUMBER, "9321483")
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
-    hit = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
-    assert hit == make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    hit = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
+    assert hit == make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
     assert hit.envelope.source_system is SourceSystem.LIAISON
     assert hit.envelope.handling == alert.envelope.handling  # the same on both sides here
     assert hit.envelope.handling == strictest(seizure.envelope.handling, alert.envelope.handling)
@@ -122,13 +127,13 @@ def test_generated_matches_are_found_in_both_directions():
             continue
         made[record.label] += 1
         if isinstance(event.payload, PoliceAlert):
-            keys = alert_keys(event.payload)
+            keys = alert_keys(event.payload, PERSONS)
             if any(seen.get(k) for k in keys):
                 found[record.label] += 1
             for key in keys:
                 watchlist[key].append(str(event.envelope.event_id))
         else:
-            keys = customs_keys(event)
+            keys = customs_keys(event, PERSONS)
             if any(watchlist.get(k) for k in keys):
                 found[record.label] += 1
             for key in keys:
@@ -175,7 +180,14 @@ def _both_orders(customs, alert, window):
             is_alert = isinstance(probe.payload, PoliceAlert)
             other = sides[not is_alert]
             after, made = join(
-                probe, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+                probe,
+                key,
+                sides[is_alert],
+                functools.partial(dict, other),
+                window,
+                encode,
+                decode,
+                persons=PERSONS,
             )
             sides[is_alert] = after
             payloads = [h.payload for h in made if isinstance(h.payload, WatchlistHit)]
@@ -233,12 +245,12 @@ def test_a_hit_is_named_by_the_two_records_not_by_their_versions():
     other = dataclasses.replace(
         alert, envelope=dataclasses.replace(alert.envelope, source_record_id="DE-SMV-2")
     )
-    first = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT)
-    again = make_hit(seizure, amended, key, MatchDirection.ALERT_MATCHED_SEIZURE)
+    first = make_hit(seizure, alert, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
+    again = make_hit(seizure, amended, key, MatchDirection.ALERT_MATCHED_SEIZURE, PERSONS)
     assert again.envelope.event_id == first.envelope.event_id
     assert isinstance(again.payload, WatchlistHit)
     assert again.payload.alert_event_id == amended.envelope.event_id  # which version met
-    elsewhere = make_hit(seizure, other, key, MatchDirection.SEIZURE_MATCHED_ALERT)
+    elsewhere = make_hit(seizure, other, key, MatchDirection.SEIZURE_MATCHED_ALERT, PERSONS)
     assert elsewhere.envelope.event_id != first.envelope.event_id
 
 
@@ -270,7 +282,14 @@ def test_erasing_either_record_erases_the_hit_it_made():
         is_alert = isinstance(event.payload, PoliceAlert)
         other = sides[not is_alert]
         after, made = join(
-            event, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+            event,
+            key,
+            sides[is_alert],
+            functools.partial(dict, other),
+            window,
+            encode,
+            decode,
+            persons=PERSONS,
         )
         return {**sides, is_alert: after}, made
 
@@ -325,7 +344,14 @@ def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
         is_alert = isinstance(event.payload, PoliceAlert)
         other = sides[not is_alert]
         after, made = join(
-            event, key, sides[is_alert], functools.partial(dict, other), window, encode, decode
+            event,
+            key,
+            sides[is_alert],
+            functools.partial(dict, other),
+            window,
+            encode,
+            decode,
+            persons=PERSONS,
         )
         return {**sides, is_alert: after}, made
 
