@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import bisect
 import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from bench.options import System
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
 from liaison.errors import LiaisonError, SerdeError
+from liaison.kafka.client import read_to_end
 from liaison.kafka.topics import (
     INGEST_TOPICS,
 )
+from liaison.settings import load_settings
 
 __all__ = [
     "arrivals",
@@ -34,41 +35,7 @@ __all__ = [
 
 def read_all(bootstrap: str, topics: Iterable[str]) -> Iterable[Message]:
     """Every record of these topics, from the start to the end as it is now."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-reader-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        metadata_ = consumer.list_topics(timeout=10)
-        partitions = [
-            TopicPartition(topic, p, 0)
-            for topic in topics
-            if topic in metadata_.topics
-            for p in metadata_.topics[topic].partitions
-        ]
-        pending = set()
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high > low:
-                pending.add((tp.topic, tp.partition))
-        consumer.assign([TopicPartition(t, p, 0) for t, p in pending])
-        idle_deadline = time.monotonic() + 60
-        while pending and time.monotonic() < idle_deadline:
-            for message in consumer.consume(1000, timeout=1.0):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard((message.topic(), message.partition()))
-                    continue
-                idle_deadline = time.monotonic() + 60
-                yield message
-    finally:
-        consumer.close()
+    return read_to_end(load_settings({}), list(topics), bootstrap)
 
 
 def records_written(bootstrap: str, prefix: str) -> int:

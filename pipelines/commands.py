@@ -19,7 +19,7 @@ from liaison.model import from_avro
 from liaison.model.common import Event
 from liaison.policy import policy_of
 
-__all__ = ["route", "worker"]
+__all__ = ["audit", "route", "worker"]
 
 
 @click.command()
@@ -80,3 +80,24 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
         )
     for refusal in decision.refusals:
         click.echo(f"  refused  {refusal.partner_id:12} {refusal.reason}")
+
+
+@click.group()
+def audit() -> None:
+    """What was disclosed, to whom, under which rule; and what was refused, and why."""
+
+
+@audit.command("trail")
+@click.argument("record")
+@reported
+def audit_trail(record: str) -> None:
+    """The history of one record (SYSTEM:RECORD_ID): each version, who received which form
+    when, by which rule and policy, with the hash of what was sent; refusals and drops."""
+    from pipelines.trail import read_trail  # noqa: PLC0415 - only this command
+
+    try:
+        trail = read_trail(current_settings(), record)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RECORD") from None
+    for line in trail.lines():
+        click.echo(line)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Self, TypeVar
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     Consumer,
     ConsumerGroupState,
     KafkaError,
@@ -42,6 +43,7 @@ __all__ = [
     "group_is_stable",
     "make_admin",
     "producer_config",
+    "read_to_end",
     "resolve_bootstrap",
 ]
 
@@ -310,3 +312,48 @@ class KafkaConsumer(_ClosedOnExit):
         if not self._closed:
             self._closed = True
             self._consumer.close()
+
+
+def read_to_end(
+    settings: Settings,
+    topics: Sequence[str],
+    bootstrap: str | None = None,
+    *,
+    idle_s: float = 60.0,
+) -> Iterator[Message]:
+    """Every record of ``topics``, from their start to their end as it is now, without a
+    consumer group's offsets (nothing is committed). Gives up after ``idle_s`` without a
+    record while some partition has not reached its end."""
+    consumer = Consumer(
+        {
+            **_common(settings, bootstrap),
+            "group.id": f"{settings.client_id}-reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "logger": librdkafka_log,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        pending = set()
+        for topic in topics:
+            for partition in metadata.topics[topic].partitions if topic in metadata.topics else ():
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                if high > low:
+                    pending.add((topic, partition))
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in sorted(pending)])
+        deadline = time.monotonic() + idle_s
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=1.0):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard((message.topic(), message.partition()))
+                    continue
+                deadline = time.monotonic() + idle_s
+                yield message
+    finally:
+        consumer.close()

@@ -22,6 +22,7 @@ from liaison.model.exchange import NoticeAction, RestrictionNotice, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.policy import load_policy
 from stack.synthetic.generator import Label, SyntheticRecord
+from tests.integration.conftest import liaison_env, run_liaison
 from tests.integration.test_pipeline import Output, Worker, collect, send
 from tests.samples import realistic_seizure
 
@@ -85,6 +86,15 @@ def _raw(settings, group: str) -> dict[str, list[bytes]]:
             for message in batch:
                 found.setdefault(topics[message.topic() or ""], []).append(message.value() or b"")
     return found
+
+
+def _block(lines: list[str], version: int) -> list[str]:
+    """The lines of the trail under ``version N``."""
+    start = next(n for n, line in enumerate(lines) if line.split()[:2] == ["version", str(version)])
+    end = next(
+        (n for n in range(start + 1, len(lines)) if lines[n].startswith("  version ")), len(lines)
+    )
+    return lines[start + 1 : end]
 
 
 def _versions_of(out: Output, record_id: str) -> dict[str, list[Event]]:
@@ -155,6 +165,21 @@ def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_lon
     for partner in earlier - {"EUROPOL"}:
         assert f"{partner}: " in refused["reason"]
     assert "restriction notice" in refused["reason"]
+
+    # The auditor's question, answered from the topics: who got what of this record, when.
+    shown = run_liaison("audit", "trail", f"NCEN:{record_id}", env=liaison_env(settings))
+    assert shown.returncode == 0, shown.stderr
+    print(shown.stdout)  # the README shows this output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"NCEN:{record_id}"
+    assert [line.split()[1] for line in lines if line.startswith("  version ")] == ["1", "2", "3"]
+    for number in (2, 3):
+        block = _block(lines, number)
+        assert any("EUROPOL" in line and " in full " in line for line in block)
+        for partner in earlier - {"EUROPOL"}:
+            assert any(partner in line and " notice " in line for line in block), partner
+            assert any(line.split()[:2] == ["refused", partner] for line in block), partner
+    assert POLICY.digest[:19] in shown.stdout
 
 
 def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_receives(
