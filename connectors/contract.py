@@ -266,6 +266,7 @@ class SourceRecord:
     position: Any = None
     note: str = ""  # said in its dead letter besides the reasons (the text was cut)
     letter_key: bytes | None = None  # the dead letter's Kafka key (default: ``place``)
+    error_kind: str = "MappingError"  # the dead letter's class, when ``error`` is set
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,7 @@ class SourceRunner:
         """Whether ``record`` goes on as an event: it maps, and its event is valid."""
         if record.event is None:
             error = record.error or MappingError("record", "does not map to an event")
-            return Decision(record, None, "MappingError", ((error.field, error.reason),))
+            return Decision(record, None, record.error_kind, ((error.field, error.reason),))
         problems = validate(record.event)
         if problems:
             errors = tuple((self.task.field_name(p.field), p.reason) for p in problems)

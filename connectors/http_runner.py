@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from pkgutil import resolve_name
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config
 from liaison.kafka.topics import DEAD_LETTERS
 from liaison.metrics import ConnectorMetrics
+from liaison.policy import Sender
 from liaison.settings import Settings, env_name
 
 __all__ = ["run", "run_http_source", "sender_tokens"]
@@ -27,7 +29,10 @@ def run(running: Running) -> None:
     endpoint = running.kind.removesuffix("-source")
     port = getattr(settings, HTTP_SOURCES[endpoint].port_setting)
     running.say(f"{running.kind}: listening on http://{settings.http_host}:{port}")
-    run_http_source(settings, endpoint, running.stop, running.metrics, running.health)
+    owners = {sender.id: sender for sender in running.policy.senders}
+    run_http_source(
+        settings, endpoint, running.stop, running.metrics, running.health, owners=owners
+    )
 
 
 def sender_tokens(settings: Settings, endpoint: str) -> tuple[dict[str, str], list[str]]:
@@ -58,6 +63,8 @@ def run_http_source(
     stop: threading.Event,
     metrics: ConnectorMetrics | None = None,
     health: Health | None = None,
+    *,
+    owners: Mapping[str, Sender] | None = None,
 ) -> None:
     spec = HTTP_SOURCES[endpoint]
     own, foreign = sender_tokens(settings, endpoint)
@@ -70,6 +77,7 @@ def run_http_source(
             body_format=body_format,
             tokens=own,
             foreign_tokens=foreign,
+            owners=owners,
             producer=producer,
             ingest_topic=spec.topic.full_name(prefix),
             dead_letter_topic=DEAD_LETTERS.full_name(prefix),

@@ -9,6 +9,9 @@ once Kafka has it.
 - 400 with ``{"errors": [{"field": ..., "reason": ...}]}`` for a body that is not JSON, does
   not map, or fails validation; the body also goes to the dead-letter topic with the reason.
 - 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka did not confirm in time.
+- 403 for a record the sender may not report as its own (the routing policy's ``[[senders]]``
+  bind a sender to source systems and reporting countries); it goes to the dead-letter topic
+  as ``OwnerMismatch``. An accepted record carries its sender in ``envelope.submitted_by``.
 
 With ``bulk=True`` (the police watchlist import) ``POST /v1/<path>/bulk`` also takes a file
 of such bodies, one JSON object per line (``application/x-ndjson``, up to 32 MiB). Each line
@@ -20,6 +23,7 @@ letter, is 200 with ``{"accepted": n, "rejected": [{"line": n, "errors": [...]}]
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -35,6 +39,7 @@ from liaison.errors import MappingError
 from liaison.health import Health
 from liaison.kafka.client import KafkaProducer
 from liaison.metrics import ConnectorMetrics
+from liaison.policy import Sender
 from liaison.timestamps import utc_now
 
 __all__ = ["HttpSource"]
@@ -42,6 +47,7 @@ __all__ = ["HttpSource"]
 log = logging.getLogger(__name__)
 MAX_BULK_BYTES = 32 * 1024 * 1024
 _NOT_CONFIRMED = {"error": "not confirmed by Kafka; send again"}
+OWNER_MISMATCH = "OwnerMismatch"  # a record claiming another owner than its sender
 
 
 class HttpSource:
@@ -55,6 +61,7 @@ class HttpSource:
         body_format: JsonBodyFormat,
         tokens: Mapping[str, str],
         foreign_tokens: Iterable[str] = (),
+        owners: Mapping[str, Sender] | None = None,
         producer: KafkaProducer,
         ingest_topic: str,
         dead_letter_topic: str,
@@ -66,6 +73,7 @@ class HttpSource:
         self.name, self.path, self.format = name, path, body_format
         self._tokens = dict(tokens)  # sender -> token
         self._foreign = [t.encode() for t in foreign_tokens]  # other endpoints' senders
+        self._owners = dict(owners or {})  # sender -> what it may report
         self.producer = producer
         self.ingest_topic, self.dead_letter_topic = ingest_topic, dead_letter_topic
         self.bulk = bulk
@@ -135,12 +143,13 @@ class HttpSource:
     async def receive(self, request: web.Request) -> web.Response:
         sender = self._sender(request)
         raw = await self._body(request, MAX_MESSAGE_BYTES)
-        decisions = await self.runner.send_confirmed([self._record(raw, self.path)])
+        decisions = await self.runner.send_confirmed([self._record(raw, self.path, sender)])
         if decisions is None:
             return web.json_response(_NOT_CONFIRMED, status=503)
         (decision,) = decisions
         if decision.event is None:
-            return web.json_response({"errors": _errors(decision.errors)}, status=400)
+            status = 403 if decision.kind == OWNER_MISMATCH else 400
+            return web.json_response({"errors": _errors(decision.errors)}, status=status)
         log.info("%s: accepted a record from %s", self.name, sender)
         return web.json_response({"event_id": str(decision.event.envelope.event_id)}, status=202)
 
@@ -150,7 +159,7 @@ class HttpSource:
         records = []
         for number, line in enumerate(raw.split(b"\n"), start=1):
             if line.strip():
-                records.append(self._record(line, f"{self.path}/bulk", number))
+                records.append(self._record(line, f"{self.path}/bulk", sender, number))
             if number % 500 == 0:
                 await asyncio.sleep(0)  # let other requests in during a long file
         decisions = await self.runner.send_confirmed(records)
@@ -189,8 +198,9 @@ class HttpSource:
             raise too_large
         return raw
 
-    def _record(self, raw: bytes, path: str, line: int | None = None) -> SourceRecord:
-        """The body as a source record: its event, or why it does not map to one."""
+    def _record(self, raw: bytes, path: str, sender: str, line: int | None = None) -> SourceRecord:
+        """The body as a source record: its event, submitted by ``sender``, or why it does
+        not map to one or is not the sender's to report."""
         place, key = f"{self.name}:{path}", self.name.encode()
         try:
             event = self.format.event_of(json.loads(raw), ingest_time=utc_now())
@@ -199,6 +209,19 @@ class HttpSource:
             return SourceRecord(raw, place, line, error=error, letter_key=key)
         except MappingError as exc:
             return SourceRecord(raw, place, line, error=exc, letter_key=key)
+        envelope = event.envelope
+        owner = self._owners.get(sender)
+        refused = (
+            owner.refuses(envelope.source_system, envelope.reporting_country) if owner else None
+        )
+        if refused is not None:
+            error = MappingError(*refused)
+            return SourceRecord(
+                raw, place, line, error=error, letter_key=key, error_kind=OWNER_MISMATCH
+            )
+        event = dataclasses.replace(
+            event, envelope=dataclasses.replace(envelope, submitted_by=sender)
+        )
         return SourceRecord(raw, place, line, event=event, letter_key=key)
 
 

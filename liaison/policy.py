@@ -35,6 +35,7 @@ __all__ = [
     "Partner",
     "PayloadKind",
     "RoutingPolicy",
+    "Sender",
     "declared_topics",
     "load_policy",
     "policy_of",
@@ -109,11 +110,33 @@ class Partner(BaseModel):
         return ANY in self.countries or bool(self.countries & countries)
 
 
+class Sender(BaseModel):
+    """A national system that sends over HTTP under its own token, and what it may report
+    as its own: a record claiming another owner is refused at the door (403)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    systems: frozenset[SourceSystem]
+    countries: frozenset[Country]
+
+    def refuses(self, system: SourceSystem, country: str) -> tuple[str, str] | None:
+        """(field, reason) when a record of ``system`` reported by ``country`` is not this
+        sender's to report; None when it is."""
+        if system not in self.systems:
+            return "source_system", f"{self.id} does not report {system.value} records"
+        if ANY not in self.countries and country not in self.countries:
+            return "reporting_country", f"{self.id} does not report for {country}"
+        return None
+
+
 class RoutingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: int
     partners: tuple[Partner, ...]
+    # The senders bound to what they may report; a sender not listed is bound to nothing.
+    senders: tuple[Sender, ...] = ()
     _digest: str = PrivateAttr(default="")
 
     @property

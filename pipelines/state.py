@@ -38,6 +38,7 @@ def dump_record_state(state: RecordState) -> bytes:
             "event_id": state.event_id,
             "seen_at": state.seen_at.isoformat(),
             "seen_versions": list(state.seen_versions),
+            "owner": state.owner,
         }
     )
 
@@ -51,6 +52,7 @@ def load_record_state(data: bytes | None) -> RecordState | None:
         event_id=raw["event_id"],
         seen_at=datetime.fromisoformat(raw["seen_at"]),
         seen_versions=tuple(raw["seen_versions"]),
+        owner=raw.get("owner"),  # state written before owners were kept has none
     )
 
 

@@ -133,6 +133,7 @@ class Envelope:
     evaluation: EvaluationCodes | None = None
     data_subject_categories: tuple[DataSubjectCategory, ...] = ()
     lineage: Lineage
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

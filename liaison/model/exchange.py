@@ -110,6 +110,7 @@ class DeliveryAudit:
     disclosed_by: str
     policy_digest: str | None = None
     content_sha256: str | None = None
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,6 +46,7 @@ class Outcome(StrEnum):
     REPLAY = "replay"
     STALE = "stale"
     CROSS_SOURCE_DUPLICATE = "cross-source-duplicate"
+    NOT_OWNER = "not-owner"
 
     @property
     def forwarded(self) -> bool:
@@ -68,6 +69,7 @@ class RecordState:
     seen_at: datetime
     # Every version seen, so that a resent old version is told from a late one.
     seen_versions: tuple[int, ...] = ()
+    owner: str | None = None  # who submitted the first version (None: not known)
 
 
 def decide_version(state: RecordState | None, event: Event) -> tuple[Decision, RecordState | None]:
@@ -75,10 +77,15 @@ def decide_version(state: RecordState | None, event: Event) -> tuple[Decision, R
     envelope = event.envelope
     version = envelope.version
     if state is None:
-        first = RecordState(version, str(envelope.event_id), envelope.ingest_time, (version,))
+        first = RecordState(
+            version, str(envelope.event_id), envelope.ingest_time, (version,), envelope.submitted_by
+        )
         return Decision(Outcome.NEW, "first version seen"), first
     if version in state.seen_versions or version == state.version:
         return Decision(Outcome.REPLAY, f"version {version} already seen"), state
+    if state.owner and envelope.submitted_by and envelope.submitted_by != state.owner:
+        # Only the owner amends (the CIS rule): another sender's version changes nothing.
+        return Decision(Outcome.NOT_OWNER, "submitted by another sender than the record's"), state
     seen = tuple(sorted((*state.seen_versions, version)))
     if version < state.version:
         return Decision(
@@ -86,7 +93,7 @@ def decide_version(state: RecordState | None, event: Event) -> tuple[Decision, R
         ), dataclasses.replace(state, seen_versions=seen)
     return Decision(
         Outcome.AMENDMENT, f"version {version} replaces version {state.version}"
-    ), RecordState(version, str(envelope.event_id), envelope.ingest_time, seen)
+    ), RecordState(version, str(envelope.event_id), envelope.ingest_time, seen, state.owner)
 
 
 @dataclass(frozen=True)

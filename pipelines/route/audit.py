@@ -50,4 +50,5 @@ def audit_record(
         disclosed_by=disclosed_by,
         policy_digest=policy_digest or None,
         content_sha256=hashlib.sha256(content).hexdigest() if content is not None else None,
+        submitted_by=envelope.submitted_by,
     )

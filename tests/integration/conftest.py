@@ -95,3 +95,16 @@ def run_liaison(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture
+def pipeline(declared_topics: Settings, admin: AdminClient, tmp_path: Path):
+    """A running pipeline worker on the test's topics, killed at the end."""
+    from tests.integration.test_pipeline import Worker  # noqa: PLC0415 - it imports this module
+
+    running = Worker(declared_topics, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()

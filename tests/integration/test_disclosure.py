@@ -23,7 +23,7 @@ from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, Watched
 from liaison.policy import load_policy
 from stack.synthetic.generator import Label, SyntheticRecord
 from tests.integration.conftest import liaison_env, run_liaison
-from tests.integration.test_pipeline import Output, Worker, collect, send
+from tests.integration.test_pipeline import Output, collect, send
 from tests.samples import realistic_seizure
 
 pytestmark = pytest.mark.integration
@@ -39,16 +39,6 @@ OPEN = HandlingConditions(
 FOR_EUROPOL_ONLY = dataclasses.replace(
     OPEN, handling_code=SienaHandlingCode.H2, releasable_to=("EUROPOL",)
 )
-
-
-@pytest.fixture
-def pipeline(declared_topics, admin, tmp_path):
-    running = Worker(declared_topics, admin, tmp_path / "worker.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.kill()
 
 
 def _version(event: Event, version: int, operation: Operation, handling, hours: int) -> Event:

@@ -1,8 +1,11 @@
 import dataclasses
+import uuid
 from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from liaison.identity import record_key
 from liaison.model.common import Event, Operation, SourceSystem
@@ -212,3 +215,29 @@ def test_generated_traffic_is_sorted_out_as_labelled():
     assert Outcome.AMENDMENT in outcomes[Label.AMENDMENT]
     assert outcomes[Label.ERASURE] <= {Outcome.AMENDMENT, Outcome.CROSS_SOURCE_DUPLICATE}
     assert merged_away
+
+
+SENDERS = st.sampled_from(["NL-CUSTOMS", "DE-CUSTOMS", None])
+
+
+@given(SENDERS, SENDERS)
+def test_only_the_owner_of_a_record_amends_it(first_sender, later_sender):
+    seizure = realistic_seizure()
+
+    def version(number, sender):
+        envelope = dataclasses.replace(
+            seizure.envelope, version=number, event_id=uuid.uuid4(), submitted_by=sender
+        )
+        return dataclasses.replace(seizure, envelope=envelope)
+
+    _, state = decide_version(None, version(1, first_sender))
+    assert state is not None
+    decision, after = decide_version(state, version(2, later_sender))
+    if first_sender and later_sender and first_sender != later_sender:
+        assert decision.outcome is Outcome.NOT_OWNER
+        assert not decision.outcome.forwarded
+        assert after == state  # another sender's version changes nothing
+    else:
+        assert decision.outcome is Outcome.AMENDMENT
+        assert after is not None
+        assert after.owner == first_sender
