@@ -86,6 +86,13 @@ class PersonKeys:
     def __repr__(self) -> str:
         return "PersonKeys(<secret>)"
 
+    def document(self, number: str) -> WatchKey:
+        """A travel document as a watch key: its number, normalised, under the same HMAC (a
+        document number identifies a person, so it is never a key in the clear)."""
+        message = f"DOCUMENT|{normalise(number)}".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+        return WatchKey(IdentifierKind.TRAVEL_DOCUMENT, digest)
+
     def __call__(self, person: Person) -> WatchKey | None:
         if not person.family_name or person.date_of_birth is None:
             return None
@@ -96,10 +103,20 @@ class PersonKeys:
         return WatchKey(IdentifierKind.PERSON, digest)
 
 
+def _documents(people: tuple[Person, ...], persons: PersonKeys) -> set[WatchKey]:
+    return {persons.document(p.document_number) for p in people if p.document_number}
+
+
 def alert_keys(alert: PoliceAlert, persons: PersonKeys) -> set[WatchKey]:
     """What an alert watches for."""
-    keys = {WatchKey(item.kind, normalise(item.identifier)) for item in alert.items}
+    keys = {
+        persons.document(item.identifier)
+        if item.kind is IdentifierKind.TRAVEL_DOCUMENT
+        else WatchKey(item.kind, normalise(item.identifier))
+        for item in alert.items
+    }
     keys |= {k for k in map(persons, alert.persons) if k is not None}
+    keys |= _documents(alert.persons, persons)
     keys |= {WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in alert.organisations}
     return keys
 
@@ -128,6 +145,7 @@ def customs_keys(event: Event, persons: PersonKeys) -> set[WatchKey]:
         return set()
     keys = _conveyance_keys(payload.conveyance)
     keys |= {k for k in map(persons, payload.persons) if k is not None}
+    keys |= _documents(payload.persons, persons)
     keys |= {
         WatchKey(IdentifierKind.ORGANISATION, normalise(o.name)) for o in payload.organisations
     }
@@ -145,13 +163,13 @@ def _matched_categories(
     events: tuple[Event, ...], key: WatchKey, persons: PersonKeys
 ) -> tuple[DataSubjectCategory, ...]:
     """The data-subject categories of the persons a person match is about, on both sides."""
-    if key.kind is not IdentifierKind.PERSON:
+    if key.kind not in (IdentifierKind.PERSON, IdentifierKind.TRAVEL_DOCUMENT):
         return ()
     found = {
         person.category
         for event in events
         for person in getattr(event.payload, "persons", ())
-        if persons(person) == key
+        if key in (persons(person), persons.document(person.document_number or ""))
     }
     return tuple(sorted(found))
 

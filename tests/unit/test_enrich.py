@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liaison.handling import strictest
-from liaison.model.common import DataSubjectCategory, Operation, SourceSystem
+from liaison.model.common import DataSubjectCategory, DocumentType, Operation, SourceSystem
+from liaison.model.customs import Seizure
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from pipelines.enrich.enrich import enrich, risk
@@ -359,3 +360,49 @@ def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
     _, made = probe(second, sides)
     met_at = max(t0, alert.envelope.ingest_time)  # the match is made when the later one comes
     assert bool(made) == (met_at.date() <= valid_until)
+
+
+@given(st.booleans())
+def test_a_stolen_travel_document_matches_the_person_carrying_it_in_both_directions(alert_first):
+    seizure = realistic_seizure()
+    assert isinstance(seizure.payload, Seizure)
+    (person,) = seizure.payload.persons
+    carrying = dataclasses.replace(
+        person, document_type=DocumentType.PASSPORT, document_number="p 123-4567"
+    )
+    customs = dataclasses.replace(
+        seizure, payload=dataclasses.replace(seizure.payload, persons=(carrying,))
+    )
+    base = _alert_on(IdentifierKind.TRAVEL_DOCUMENT, "P1234567")
+    t0 = customs.envelope.ingest_time
+    alert = _at(
+        base,
+        t0 + timedelta(hours=-2 if alert_first else 2),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="SLTD-1",
+    )
+    assert isinstance(alert.payload, PoliceAlert)
+    common = alert_keys(alert.payload, PERSONS) & customs_keys(customs, PERSONS)
+    (key,) = [k for k in common if k.kind is IdentifierKind.TRAVEL_DOCUMENT]
+    assert "1234567" not in key.identifier  # a document number is never a key in the clear
+    encode, decode = _codec()
+    first, second = (alert, customs) if alert_first else (customs, alert)
+    sides: dict[bool, Entries] = {True: {}, False: {}}
+    for event in (first, second):
+        is_alert = isinstance(event.payload, PoliceAlert)
+        after, made = join(
+            event,
+            key,
+            sides[is_alert],
+            functools.partial(dict, sides[not is_alert]),
+            timedelta(days=30),
+            encode,
+            decode,
+            persons=PERSONS,
+        )
+        sides[is_alert] = after
+    (hit,) = made
+    assert isinstance(hit.payload, WatchlistHit)
+    assert hit.payload.matched_kind is IdentifierKind.TRAVEL_DOCUMENT
+    assert hit.envelope.data_subject_categories == (person.category,)
