@@ -38,9 +38,9 @@ def police_endpoint(declared_topics, tmp_path):
     yield from _serve(declared_topics, tmp_path, "police")
 
 
-def _serve(declared_topics, tmp_path, which: str):
+def _serve(declared_topics, tmp_path, which: str, **settings_update):
     port = free_port()[0]
-    settings = declared_topics.model_copy(update={f"{which}_port": port})
+    settings = declared_topics.model_copy(update={f"{which}_port": port, **settings_update})
     env = {**liaison_env(settings), "LIAISON_HTTP_TOKENS": TOKENS}
     log = tmp_path / f"{which}.log"
     with log.open("wb") as handle:

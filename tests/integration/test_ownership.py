@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import subprocess
 import time
-import urllib.request
 from typing import Any
 
 import pytest
@@ -18,15 +15,13 @@ from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
 from liaison.identity import event_id_for
 from liaison.kafka.client import KafkaConsumer, consumer_config
-from liaison.kafka.embedded import free_port, read_log_tail
 from liaison.kafka.topics import DEAD_LETTERS, INGEST_POLICE
 from liaison.model import from_avro
 from liaison.model.common import Event, Operation
 from liaison.policy import DEFAULT_POLICY
 from stack.synthetic.generator import Label, TrafficGenerator
-from tests.integration.conftest import liaison_command, liaison_env
 from tests.integration.test_disclosure import _record, _version
-from tests.integration.test_http_source import TOKENS, post
+from tests.integration.test_http_source import _serve, post
 from tests.integration.test_pipeline import collect, send
 from tests.samples import realistic_seizure
 
@@ -43,29 +38,9 @@ countries = ["NL"]
 def test_a_sender_reports_only_for_what_it_is_bound_to(declared_topics, tmp_path):
     policy = tmp_path / "routing.toml"
     policy.write_text(DEFAULT_POLICY.read_text() + BOUND)
-    port = free_port()[0]
-    settings = declared_topics.model_copy(update={"police_port": port, "routing_policy": policy})
-    env = {**liaison_env(settings), "LIAISON_HTTP_TOKENS": TOKENS}
-    log = tmp_path / "police.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            liaison_command("connector", "run", "police-source"),
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    serving = _serve(declared_topics, tmp_path, "police", routing_policy=policy)
+    settings, url = next(serving)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, read_log_tail(log)
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, read_log_tail(log)
-                time.sleep(0.3)
         alert = next(
             r.event
             for r in TrafficGenerator(seed=72).take(200)
@@ -87,8 +62,7 @@ def test_a_sender_reports_only_for_what_it_is_bound_to(declared_topics, tmp_path
         assert status == 403
         assert answer["errors"][0]["field"] == "reporting_country"
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, read_log_tail(log)
+        next(serving, None)  # stops the source
 
     prefix = settings.topic_prefix
     topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTERS.full_name(prefix)]

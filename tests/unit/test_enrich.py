@@ -168,6 +168,9 @@ def _codec():
     return encode, decode
 
 
+_SHARED_CODEC = _codec()  # for _probe: every event it saw stays decodable
+
+
 def _both_orders(customs, alert, window):
     """The hits of the pair when the customs record comes first, and when the alert does."""
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
@@ -255,6 +258,23 @@ def test_a_hit_is_named_by_the_two_records_not_by_their_versions():
     assert elsewhere.envelope.event_id != first.envelope.event_id
 
 
+def _probe(event, sides, key, window=timedelta(days=30)):
+    """One record through the join: its side's entries after it, and the hits it made."""
+    encode, decode = _SHARED_CODEC
+    is_alert = isinstance(event.payload, PoliceAlert)
+    after, made = join(
+        event,
+        key,
+        sides[is_alert],
+        functools.partial(dict, sides[not is_alert]),
+        window,
+        encode,
+        decode,
+        persons=PERSONS,
+    )
+    return {**sides, is_alert: after}, made
+
+
 def _erasure_of(event, moment):
     return _at(
         event,
@@ -266,7 +286,6 @@ def _erasure_of(event, moment):
 
 
 def test_erasing_either_record_erases_the_hit_it_made():
-    window = timedelta(days=30)
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
     seizure = realistic_seizure()
     t0 = seizure.envelope.ingest_time
@@ -277,29 +296,13 @@ def test_erasing_either_record_erases_the_hit_it_made():
         source_system=SourceSystem.POLICE,
         source_record_id="DE-SMV-1",
     )
-    encode, decode = _codec()
-
-    def probe(event, sides):
-        is_alert = isinstance(event.payload, PoliceAlert)
-        other = sides[not is_alert]
-        after, made = join(
-            event,
-            key,
-            sides[is_alert],
-            functools.partial(dict, other),
-            window,
-            encode,
-            decode,
-            persons=PERSONS,
-        )
-        return {**sides, is_alert: after}, made
 
     start: dict[bool, Entries] = {True: {}, False: {}}
-    sides, _ = probe(alert, start)
-    sides, (hit,) = probe(seizure, sides)
+    sides, _ = _probe(alert, start, key)
+    sides, (hit,) = _probe(seizure, sides, key)
     later = t0 + timedelta(days=1)
     for erased in (seizure, alert):
-        _, made = probe(_erasure_of(erased, later), sides)
+        _, made = _probe(_erasure_of(erased, later), sides, key)
         (erasure,) = made
         assert erasure.envelope.operation is Operation.ERASURE
         assert erasure.envelope.source_record_id == hit.envelope.source_record_id
@@ -310,19 +313,18 @@ def test_erasing_either_record_erases_the_hit_it_made():
         assert erasure.enrichment == hit.enrichment
     # A record erased before it made any hit, or never seen, erases nothing.
     lone = _at(seizure, t0, source_record_id="NL-OTHER-1", event_id=uuid.uuid4())
-    assert probe(_erasure_of(lone, later), start)[1] == []
-    assert probe(_erasure_of(lone, later), sides)[1] == []
+    assert _probe(_erasure_of(lone, later), start, key)[1] == []
+    assert _probe(_erasure_of(lone, later), sides, key)[1] == []
     # The alert gone first, the seizure's erasure has no hit left to erase.
-    sides_without_alert, (gone,) = probe(_erasure_of(alert, later), sides)
+    sides_without_alert, (gone,) = _probe(_erasure_of(alert, later), sides, key)
     assert gone.envelope.operation is Operation.ERASURE
-    assert probe(_erasure_of(seizure, later), sides_without_alert)[1] == []
+    assert _probe(_erasure_of(seizure, later), sides_without_alert, key)[1] == []
 
 
 @given(st.integers(-5, 5), st.integers(-5, 5), st.booleans())
 def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
     expires_in, raised_in, alert_first
 ):
-    window = timedelta(days=30)
     key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
     seizure = realistic_seizure()
     t0 = seizure.envelope.ingest_time
@@ -338,26 +340,10 @@ def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
         source_system=SourceSystem.POLICE,
         source_record_id="DE-SMV-9",
     )
-    encode, decode = _codec()
     first, second = (alert, seizure) if alert_first else (seizure, alert)
 
-    def probe(event, sides):
-        is_alert = isinstance(event.payload, PoliceAlert)
-        other = sides[not is_alert]
-        after, made = join(
-            event,
-            key,
-            sides[is_alert],
-            functools.partial(dict, other),
-            window,
-            encode,
-            decode,
-            persons=PERSONS,
-        )
-        return {**sides, is_alert: after}, made
-
-    sides, _ = probe(first, {True: {}, False: {}})
-    _, made = probe(second, sides)
+    sides, _ = _probe(first, {True: {}, False: {}}, key)
+    _, made = _probe(second, sides, key)
     met_at = max(t0, alert.envelope.ingest_time)  # the match is made when the later one comes
     assert bool(made) == (met_at.date() <= valid_until)
 
