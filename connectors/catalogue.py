@@ -21,6 +21,7 @@ from liaison.kafka.topics import (
     INGEST_CEN,
     INGEST_CISPLUS,
     INGEST_POLICE,
+    RECEIPTS,
     TopicSpec,
 )
 from liaison.metrics import ConnectorMetrics
@@ -166,7 +167,10 @@ def _sink(settings: Settings, partner: Partner, command: tuple[str, ...]) -> Pro
         job="liaison-connector",
         group=sink_group(settings, name),
         consumes=(settings.topic_prefix + partner.topic,),
-        writes=(DEAD_LETTERS.full_name(settings.topic_prefix),),
+        writes=(
+            DEAD_LETTERS.full_name(settings.topic_prefix),
+            RECEIPTS.full_name(settings.topic_prefix),
+        ),
         directories=("cen_outbox",) if cen else (),
         secrets=() if cen else ("partner_endpoints",),
         replicas=1 if cen else 2,

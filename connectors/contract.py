@@ -45,8 +45,9 @@ from confluent_kafka import KafkaError, Message
 from prometheus_client import CollectorRegistry
 
 from connectors.catalogue import sink_group
+from connectors.receipts import receipt_of
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
+from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_RECEIPT, EVENT
 from liaison.deadletters import dead_letter
 from liaison.errors import (
     DeliveryRefusedError,
@@ -64,10 +65,11 @@ from liaison.kafka.client import (
     producer_config,
     resolve_bootstrap,
 )
-from liaison.kafka.topics import DEAD_LETTERS
+from liaison.kafka.topics import DEAD_LETTERS, RECEIPTS
 from liaison.metrics import ConnectorMetrics
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event
+from liaison.model.exchange import DeliveryReceipt, ReceiptOutcome
 from liaison.settings import Settings
 from liaison.validation import validate
 
@@ -157,17 +159,20 @@ class SinkRunner:
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
         self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
         self.dead_topic = DEAD_LETTERS.full_name(settings.topic_prefix)
+        self.receipts = AvroCodec(DELIVERY_RECEIPT)
+        self.receipt_topic = RECEIPTS.full_name(settings.topic_prefix)
         self._rng = random.Random()  # noqa: S311 - jitter, not secrets
 
     def run(self, stop: threading.Event) -> None:
-        pending: list[Message] = []  # taken by the task, offsets not stored yet
+        pending: list[tuple[Message, DeliveryReceipt]] = []  # taken, offsets not stored yet
         try:
             while not stop.is_set():
                 self._beat()
                 for message in self.consumer.consume(500, timeout_s=0.5):
-                    if not self._handle(message, stop):
+                    receipt = self._handle(message, stop)
+                    if receipt is None:
                         return  # stopped mid-retry: this event and what follows are re-read
-                    pending.append(message)
+                    pending.append((message, receipt))
                 if pending and self.task.flush_due():
                     self._commit(pending)
                     pending = []
@@ -180,18 +185,18 @@ class SinkRunner:
                 self.consumer.close()
                 self.producer.close()
 
-    def _handle(self, message: Message, stop: threading.Event) -> bool:
-        """Deliver or dead-letter one record; False if stopped before either."""
+    def _handle(self, message: Message, stop: threading.Event) -> DeliveryReceipt | None:
+        """Deliver or dead-letter one record, and say which; None if stopped before either."""
         try:
             event = from_avro(Event, self.events.decode(message.value() or b""))
         except (SerdeError, ValueError, TypeError, KeyError) as exc:
             self._dead_letter(message, type(exc).__name__, str(exc))
-            return True
+            return receipt_of(self, message, None, ReceiptOutcome.DEAD_LETTERED, type(exc).__name__)
         reason = "no attempt made"
         name, metrics, started = self.task.name, self.metrics, time.perf_counter()
         for attempt in range(self.retry.max_attempts):
             if attempt and stop.wait(self.retry.delay(attempt, self._rng)):
-                return False
+                return None
             self._beat()  # waiting out a failing endpoint is work, not a hang
             try:
                 self.task.put(event, message)
@@ -203,26 +208,27 @@ class SinkRunner:
             except DeliveryRefusedError as exc:
                 metrics.delivery_failures.labels(name, self.partner, "refused").inc()
                 self._dead_letter(message, exc.kind, str(exc))
-            else:
-                metrics.deliveries.labels(name, self.partner).inc()
-                metrics.delivery_duration.labels(name).observe(time.perf_counter() - started)
-            return True
+                return receipt_of(self, message, event, ReceiptOutcome.REFUSED, str(exc))
+            metrics.deliveries.labels(name, self.partner).inc()
+            metrics.delivery_duration.labels(name).observe(time.perf_counter() - started)
+            return receipt_of(self, message, event, ReceiptOutcome.DELIVERED, None)
         metrics.delivery_failures.labels(name, self.partner, "gave-up").inc()
-        self._dead_letter(
-            message,
-            "DeliveryFailed",
-            f"{self.retry.max_attempts} attempts failed; last: {reason}",
-        )
-        return True
+        given_up = f"{self.retry.max_attempts} attempts failed; last: {reason}"
+        self._dead_letter(message, "DeliveryFailed", given_up)
+        return receipt_of(self, message, event, ReceiptOutcome.DEAD_LETTERED, given_up)
 
     def _beat(self) -> None:
         assigned = bool(self.consumer.assignment())
         self.health.beat(ready=assigned, reason="no partitions assigned")
 
-    def _commit(self, messages: list[Message]) -> None:
-        self.task.flush()
-        self.producer.flush()  # dead letters are in Kafka before their offsets move
-        for message in messages:
+    def _commit(self, taken: list[tuple[Message, DeliveryReceipt]]) -> None:
+        self.task.flush()  # delivered means durable on the far side: then the receipts
+        for message, receipt in taken:
+            self.producer.produce(
+                self.receipt_topic, self.receipts.encode(to_avro(receipt)), key=message.key()
+            )
+        self.producer.flush()  # dead letters and receipts are in Kafka before offsets move
+        for message, _ in taken:
             self.consumer.store(message)
         self.consumer.commit()
 

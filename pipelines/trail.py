@@ -1,6 +1,7 @@
 """The history of one record, as the topics hold it: every version the pipeline decided on,
 who received which form of it (in full, or a restriction notice), under which rule and
-policy, with the hash of what was sent; who was refused and why; what was dropped.
+policy, with the hash of what was sent; what the sinks' far side did with it (receipts); who
+was refused and why; what was dropped.
 
 ``liaison audit trail SYSTEM:RECORD_ID`` prints it. It reads the audit and outcomes topics
 from their start, so it answers for as long as they keep their records (the audit topic
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DELIVERY_AUDIT, PIPELINE_OUTCOME
+from liaison.avro.store import DELIVERY_AUDIT, DELIVERY_RECEIPT, PIPELINE_OUTCOME
 from liaison.kafka.client import read_to_end
-from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES
+from liaison.kafka.topics import AUDIT, PIPELINE_OUTCOMES, RECEIPTS
 from liaison.settings import Settings
 
 __all__ = ["RecordTrail", "VersionTrail", "read_trail"]
@@ -33,6 +34,7 @@ class VersionTrail:
     operation: str = ""
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # audit records
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # refusals and drops
+    receipts: list[dict[str, Any]] = field(default_factory=list)  # what the sinks' far side did
 
 
 @dataclass
@@ -62,6 +64,12 @@ class RecordTrail:
                     f"sha256 {(audit.get('content_sha256') or '-')[:16]}; "
                     f"policy {(audit.get('policy_digest') or '-')[:19]}"
                 )
+            for receipt in sorted(trail.receipts, key=lambda r: r["received_at"]):
+                why = f": {receipt['reason']}" if receipt["reason"] else ""
+                out.append(
+                    f"    {receipt['received_at']:%Y-%m-%dT%H:%M:%SZ}  {receipt['partner_id']:12} "
+                    f"receipt  {receipt['outcome']} by {receipt['sink']}{why}"
+                )
             for outcome in trail.outcomes:
                 verdict = outcome["outcome"]
                 if verdict in ("refused", "no-recipient"):
@@ -83,18 +91,27 @@ def read_trail(settings: Settings, record_key: str, bootstrap: str | None = None
         raise ValueError("a record is named SYSTEM:RECORD_ID, e.g. NCEN:NL-NCEN-2026-004711")
     trail = RecordTrail(system, record_id)
     prefix = settings.topic_prefix
-    audits, outcomes = AvroCodec(DELIVERY_AUDIT), AvroCodec(PIPELINE_OUTCOME)
     topics = [AUDIT.full_name(prefix), PIPELINE_OUTCOMES.full_name(prefix)]
+    topics.append(RECEIPTS.full_name(prefix))
+    codecs = dict(
+        zip(
+            topics,
+            map(AvroCodec, (DELIVERY_AUDIT, PIPELINE_OUTCOME, DELIVERY_RECEIPT)),
+            strict=True,
+        )
+    )
     for topic, value in _values(read_to_end(settings, topics, bootstrap)):
-        record = (audits if topic == topics[0] else outcomes).decode(value)
+        record = codecs[topic].decode(value)
         if (record["source_system"], record["source_record_id"]) != (system, record_id):
             continue
         if topic == topics[0]:
             version = trail.version(record["event_version"])
             version.operation = record["operation"]
             version.deliveries.append(record)
-        else:
+        elif topic == topics[1]:
             trail.version(record["version"]).outcomes.append(record)
+        else:
+            trail.version(record["event_version"]).receipts.append(record)
     _drop_repeats(trail)
     return trail
 
@@ -108,6 +125,7 @@ def _drop_repeats(trail: RecordTrail) -> None:
     """At-least-once: a decision made twice (a restart) is written twice; show it once."""
     for version in trail.versions.values():
         version.deliveries = _unique(version.deliveries, "audit_id")
+        version.receipts = _unique(version.receipts, "receipt_id")
         seen: set[tuple[str, str]] = set()
         kept = []
         for outcome in version.outcomes:

@@ -28,6 +28,7 @@ from liaison.errors import SchemaError
 __all__ = [
     "DEAD_LETTER_SCHEMA",
     "DELIVERY_AUDIT",
+    "DELIVERY_RECEIPT",
     "EVENT",
     "PIPELINE_OUTCOME",
     "RELEASED_DIR",
@@ -44,7 +45,8 @@ EVENT = "liaison.common.Event"
 DELIVERY_AUDIT = "liaison.exchange.DeliveryAudit"
 DEAD_LETTER_SCHEMA = "liaison.exchange.DeadLetter"
 PIPELINE_OUTCOME = "liaison.exchange.PipelineOutcome"
-TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER_SCHEMA, PIPELINE_OUTCOME)
+DELIVERY_RECEIPT = "liaison.exchange.DeliveryReceipt"
+TOP_LEVEL = (EVENT, DELIVERY_AUDIT, DEAD_LETTER_SCHEMA, PIPELINE_OUTCOME, DELIVERY_RECEIPT)
 
 CURRENT = "current"
 

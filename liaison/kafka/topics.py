@@ -42,6 +42,7 @@ __all__ = [
     "PIPELINE_TOPICS",
     "PIPELINE_VERSIONED",
     "PIPELINE_WATCH",
+    "RECEIPTS",
     "STATE_FINGERPRINTS",
     "STATE_RECIPIENTS",
     "STATE_TOPICS",
@@ -170,6 +171,15 @@ AUDIT = TopicSpec(
 )
 
 
+RECEIPTS = TopicSpec(
+    "receipts",
+    6,
+    "One receipt per record a sink took from a partner topic: delivered, refused or "
+    "dead-lettered at the partner's side; kept like the audit.",
+    config=_frozen({**_stream_config(0), "retention.ms": "-1"}),
+)
+
+
 def _state(name: str, description: str) -> TopicSpec:
     """A stage's state changelog: compacted, so a restarted worker rebuilds its tables."""
     return TopicSpec(
@@ -218,6 +228,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     *STATE_TOPICS,
     DEAD_LETTERS,
     AUDIT,
+    RECEIPTS,
 )
 
 

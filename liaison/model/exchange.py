@@ -13,15 +13,52 @@ from liaison.model.police import AlertType, IdentifierKind
 __all__ = [
     "DeadLetter",
     "DeliveryAudit",
+    "DeliveryReceipt",
     "Enrichment",
     "Header",
     "MatchDirection",
     "NoticeAction",
     "NoticeReason",
     "PipelineOutcome",
+    "ReceiptOutcome",
     "RestrictionNotice",
     "WatchlistHit",
 ]
+
+
+class ReceiptOutcome(StrEnum):
+    """What became of one delivery at the partner's side: DELIVERED (the far side confirmed it: an
+    HTTP 2xx, an upload file written), REFUSED (the far side or the sink refused it for good),
+    DEAD_LETTERED (given up after the bounded attempts, or not readable: it went to the
+    dead-letter topic).
+    """
+
+    DELIVERED = "DELIVERED"
+    REFUSED = "REFUSED"
+    DEAD_LETTERED = "DEAD_LETTERED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReceipt:
+    """What a sink did with one record of a partner topic, written once the partner's side
+    answered and before the sink moves past it: the record as the audit names it, the partner,
+    and the outcome. With the audit record of the disclosure it shows that the partner received
+    what Liaison sent.
+    """
+
+    receipt_id: UUID
+    event_id: UUID | None = None
+    source_system: SourceSystem | None = None
+    source_record_id: str | None = None
+    event_version: int | None = None
+    partner_id: str
+    sink: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    outcome: ReceiptOutcome
+    reason: str | None = None
+    received_at: datetime
 
 
 class NoticeAction(StrEnum):

@@ -7,15 +7,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.http_sink import HttpSink, RetryPolicy
 from liaison.avro.codec import AvroCodec
-from liaison.avro.store import DEAD_LETTER_SCHEMA, EVENT
-from liaison.kafka.client import KafkaConsumer, KafkaProducer, consumer_config, producer_config
-from liaison.kafka.topics import DEAD_LETTERS
+from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_RECEIPT, EVENT
+from liaison.kafka.client import (
+    KafkaConsumer,
+    KafkaProducer,
+    consumer_config,
+    producer_config,
+    read_to_end,
+)
+from liaison.kafka.topics import DEAD_LETTERS, RECEIPTS
 from liaison.metrics import ConnectorMetrics
 from liaison.model import to_avro
 from liaison.model.common import Event
@@ -91,6 +98,13 @@ def _run(sink: HttpSink, until, limit_s: float = 60.0) -> None:
     thread.join(timeout=30)
 
 
+def _receipts(settings) -> list[dict[str, Any]]:
+    """Every receipt the test's sinks wrote."""
+    codec = AvroCodec(DELIVERY_RECEIPT)
+    topic = RECEIPTS.full_name(settings.topic_prefix)
+    return [codec.decode(m.value() or b"") for m in read_to_end(settings, [topic])]
+
+
 def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(declared_topics):
     settings = declared_topics
     topic = settings.topic_prefix + "partner.nl-police"
@@ -121,6 +135,12 @@ def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(decl
     assert get("liaison_sink_deliveries_total", labels) == sum(endpoint.accepted.values())
     assert get("liaison_sink_delivery_failures_total", {**labels, "reason": "retry"}) == 4
     assert get("liaison_sink_delivery_failures_total", {**labels, "reason": "gave-up"}) == 0
+    # A receipt per delivered record, on the record before the sink moved past it.
+    receipts = _receipts(settings)
+    assert {str(r["event_id"]) for r in receipts} == ids
+    assert {(r["outcome"], r["partner_id"], r["sink"]) for r in receipts} == {
+        ("DELIVERED", "NL-POLICE", "nl-police-sink")
+    }
 
     # Everything was delivered, so nothing is read again.
     with Endpoint([], then=200) as again:
@@ -169,6 +189,9 @@ def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topic
     assert len(dead) == len(events)
     assert {d["error_class"] for d in dead} == {"DeliveryRejected"}
     assert len(endpoint.requests) == len(events)  # a permanent refusal is not retried
+    receipts = _receipts(settings)
+    assert {str(r["event_id"]) for r in receipts} == {str(e.envelope.event_id) for e in events}
+    assert {r["outcome"] for r in receipts} == {"REFUSED"}
 
 
 def test_an_endpoint_that_never_recovers_is_given_up_after_the_bounded_attempts(declared_topics):
