@@ -31,6 +31,8 @@ container_numbers      ISO 6346 numbers, space-separated
 unlocode, customs_office, place_description
 origin_country, transit_countries (space-separated), destination_country
 organisation_name, organisation_country, organisation_role
+firearm_serials        serial numbers of seized firearms, space-separated
+object_ids             ids of seized cultural or other unique objects, space-separated
 handling_code, restrictions, tlp, releasable_to, purpose, legal_basis,
 review_date, retention_until   the handling conditions; when handling_code is
                        empty the connector applies its configured defaults
@@ -141,6 +143,8 @@ SEIZURE_COLUMNS = (
     "organisation_name",
     "organisation_country",
     "organisation_role",
+    "firearm_serials",
+    "object_ids",
     "handling_code",
     "restrictions",
     "tlp",
@@ -263,6 +267,8 @@ def seizure_row(event: Event) -> dict[str, str]:
         "organisation_name": organisation.name if organisation else None,
         "organisation_country": organisation.country if organisation else None,
         "organisation_role": organisation.role if organisation else None,
+        "firearm_serials": seizure.firearm_serials,
+        "object_ids": seizure.object_ids,
         "handling_code": handling.handling_code,
         "restrictions": handling.restrictions,
         "tlp": handling.tlp,
@@ -446,6 +452,8 @@ def event_from_row(
         )
         if organisation
         else (),
+        firearm_serials=tuple((_get(row, "firearm_serials") or "").split()),
+        object_ids=tuple((_get(row, "object_ids") or "").split()),
     )
     default = defaults.nominal if source is SourceSystem.NCEN else defaults.non_nominal
     envelope = Envelope(

@@ -135,6 +135,8 @@ class CisItem:
     commodity_area: CommodityArea
     quantity: Quantity | None = None
     value: MonetaryAmount | None = None
+    firearm_serials: tuple[str, ...] = ()
+    object_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,3 +220,5 @@ class Seizure:
     route: Route
     persons: tuple[Person, ...] = ()
     organisations: tuple[Organisation, ...] = ()
+    firearm_serials: tuple[str, ...] = ()
+    object_ids: tuple[str, ...] = ()

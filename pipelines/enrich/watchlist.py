@@ -32,7 +32,7 @@ from liaison.model.common import (
     SienaHandlingCode,
     SourceSystem,
 )
-from liaison.model.customs import CisRecord, Conveyance, Seizure
+from liaison.model.customs import CisItem, CisRecord, Conveyance, Seizure
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.settings import Settings, env_name
@@ -138,12 +138,27 @@ def _conveyance_keys(conveyance: Conveyance | None) -> set[WatchKey]:
     return keys
 
 
+def _object_keys(holders: tuple[Seizure, ...] | tuple[CisItem, ...]) -> set[WatchKey]:
+    """Firearm serials and object ids. An object id is sought under both kinds an alert may
+    give it: a work of art's (WORK_OF_ART_ID) and any other unique object's (OBJECT_ID)."""
+    keys: set[WatchKey] = set()
+    for holder in holders:
+        keys |= {
+            WatchKey(IdentifierKind.FIREARM_SERIAL, normalise(s)) for s in holder.firearm_serials
+        }
+        for object_id in map(normalise, holder.object_ids):
+            keys.add(WatchKey(IdentifierKind.WORK_OF_ART_ID, object_id))
+            keys.add(WatchKey(IdentifierKind.OBJECT_ID, object_id))
+    return keys
+
+
 def customs_keys(event: Event, persons: PersonKeys) -> set[WatchKey]:
     """The identifiers a seizure or a CIS+ record involves."""
     payload = event.payload
     if not isinstance(payload, Seizure | CisRecord):
         return set()
     keys = _conveyance_keys(payload.conveyance)
+    keys |= _object_keys((payload,) if isinstance(payload, Seizure) else payload.items)
     keys |= {k for k in map(persons, payload.persons) if k is not None}
     keys |= _documents(payload.persons, persons)
     keys |= {

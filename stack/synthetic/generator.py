@@ -40,7 +40,7 @@ from liaison.model.customs import (
     CisRecord,
 )
 from liaison.model.police import PoliceAlert
-from stack.synthetic.reports import History, ReportMaker, conveyance_with, identifiers, key_of
+from stack.synthetic.reports import History, ReportMaker, identifiers, key_of, seizure_with
 
 __all__ = ["Label", "SyntheticRecord", "TrafficGenerator", "TrafficMix"]
 
@@ -197,9 +197,8 @@ class TrafficGenerator(ReportMaker):
             envelope = record.event.envelope
             history.latest[(envelope.source_system, envelope.source_record_id)] = record.event
             history.sent.append(record)
-            conveyance = getattr(record.event.payload, "conveyance", None)
-            if conveyance is not None:  # police may later raise an alert on it
-                self._remember_conveyance(conveyance, key_of(record.event))
+            # Police may later raise an alert on what the record carries.
+            self._remember_identifiers(record.event, key_of(record.event))
         return record
 
     def _draw(self) -> SyntheticRecord:
@@ -314,7 +313,7 @@ class TrafficGenerator(ReportMaker):
             return None
         item = self.rng.choice(self._history.watched)
         envelope, seizure = self._seizure_parts()
-        seizure = dataclasses.replace(seizure, conveyance=conveyance_with(seizure.conveyance, item))
+        seizure = seizure_with(seizure, item)
         event = Event(envelope=envelope, payload=seizure)
         self._history.paired.add(key_of(event))
         return self._emit(Label.WATCHLIST_SEIZURE, event)
@@ -323,7 +322,7 @@ class TrafficGenerator(ReportMaker):
         history = self._history
         seen = [
             (item, key)
-            for item, key in history.seen_conveyances
+            for item, key in history.seen_identifiers
             if self.mix.amend_watch_parties or key not in history.changed
         ]
         if not seen:

@@ -12,6 +12,7 @@ import dataclasses
 import random
 import string
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -57,7 +58,7 @@ from stack.synthetic import world
 if TYPE_CHECKING:
     from stack.synthetic.generator import SyntheticRecord, TrafficMix
 
-__all__ = ["History", "Key", "ReportMaker", "conveyance_with", "identifiers", "key_of"]
+__all__ = ["History", "Key", "ReportMaker", "identifiers", "key_of", "seizure_with"]
 
 _PARTNERS = ("EUROPOL", "INTERPOL", "OLAF", "WCO-RILO-WE", "NL-POLICE", "BE-CUSTOMS", "DE-BKA")
 
@@ -69,13 +70,30 @@ def key_of(event: Event) -> Key:
     return (event.envelope.source_system, event.envelope.source_record_id)
 
 
+def _watchable(event: Event) -> Iterator[WatchedItem]:
+    """The identifiers a customs record carries that police alerts can watch."""
+    payload = event.payload
+    if not isinstance(payload, Seizure | CisRecord):
+        return
+    conveyance = payload.conveyance
+    if conveyance is not None:
+        if conveyance.vin:
+            yield WatchedItem(kind=IdentifierKind.VIN, identifier=conveyance.vin)
+        if conveyance.imo_number:
+            yield WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier=conveyance.imo_number)
+        for number in conveyance.container_numbers:
+            yield WatchedItem(kind=IdentifierKind.CONTAINER_NUMBER, identifier=number)
+    holders = (payload,) if isinstance(payload, Seizure) else payload.items
+    for holder in holders:
+        for serial in holder.firearm_serials:
+            yield WatchedItem(kind=IdentifierKind.FIREARM_SERIAL, identifier=serial)
+        for object_id in holder.object_ids:
+            yield WatchedItem(kind=IdentifierKind.WORK_OF_ART_ID, identifier=object_id)
+
+
 def identifiers(event: Event) -> set[str]:
-    """The conveyance identifiers a customs record carries (what alerts can watch)."""
-    conveyance = getattr(event.payload, "conveyance", None)
-    if conveyance is None:
-        return set()
-    found = {conveyance.vin, conveyance.imo_number, *conveyance.container_numbers}
-    return {identifier for identifier in found if identifier}
+    """The identifiers a customs record carries (what alerts can watch)."""
+    return {item.identifier for item in _watchable(event)}
 
 
 @dataclass
@@ -86,7 +104,7 @@ class History:
     sent: deque[SyntheticRecord] = field(default_factory=lambda: deque(maxlen=5000))
     watched: deque[WatchedItem] = field(default_factory=lambda: deque(maxlen=500))
     # Identifiers seized, with the record that carried them.
-    seen_conveyances: deque[tuple[WatchedItem, Key]] = field(
+    seen_identifiers: deque[tuple[WatchedItem, Key]] = field(
         default_factory=lambda: deque(maxlen=500)
     )
     paired: set[Key] = field(default_factory=set)  # records a match was made for
@@ -223,6 +241,19 @@ class ReportMaker:
     def _firearm_serial(self) -> str:
         return f"SN{self.rng.randint(100000, 999999)}"
 
+    def _object_id(self) -> str:
+        return f"WOA-{self.rng.randint(1000000, 9999999)}"
+
+    def _unique_items(
+        self, commodity: world.Commodity, amount: float
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Serials of firearms and ids of works of art seized, a few per seizure."""
+        if commodity.hs_code == "930200":
+            return tuple(self._firearm_serial() for _ in range(min(3, int(amount)))), ()
+        if commodity.hs_code.startswith("9701"):
+            return (), tuple(self._object_id() for _ in range(min(2, int(amount))))
+        return (), ()
+
     def _vin(self) -> str:
         # European manufacturer codes carry no mandatory check digit.
         alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
@@ -252,13 +283,11 @@ class ReportMaker:
         route = Route(origin_country=origin, destination_country=country)
         return mode, conveyance, Place(unlocode=unlocode), route, country
 
-    def _remember_conveyance(self, conveyance: Conveyance, key: Key) -> None:
-        seen = self._history.seen_conveyances
-        if conveyance.vin:
-            seen.append((WatchedItem(kind=IdentifierKind.VIN, identifier=conveyance.vin), key))
-        for number in conveyance.container_numbers:
-            item = WatchedItem(kind=IdentifierKind.CONTAINER_NUMBER, identifier=number)
-            seen.append((item, key))
+    def _remember_identifiers(self, event: Event, key: Key) -> None:
+        seen = self._history.seen_identifiers
+        for item in _watchable(event):
+            if item.kind is not IdentifierKind.IMO_NUMBER:  # a vessel carries many cargoes
+                seen.append((item, key))
 
     def _seizure(self) -> Event:
         envelope, seizure = self._seizure_parts()
@@ -271,6 +300,7 @@ class ReportMaker:
         persons = self._persons(self.rng.randint(1, 2)) if nominal else ()
         source = SourceSystem.NCEN if nominal else SourceSystem.CEN
         amount = round(self.rng.uniform(commodity.low, commodity.high), 1)
+        serials, object_ids = self._unique_items(commodity, amount)
         seizure = Seizure(
             commodity_description=commodity.description,
             hs_code=commodity.hs_code,
@@ -293,6 +323,8 @@ class ReportMaker:
             )
             if self.rng.random() < 0.5
             else (),
+            firearm_serials=serials,
+            object_ids=object_ids,
         )
         envelope = self._envelope(
             source=source,
@@ -323,6 +355,7 @@ class ReportMaker:
             unit=QuantityUnit.GRM if grams else commodity.unit,
         )
         persons = self._persons(self.rng.randint(0, 2))
+        serials, object_ids = self._unique_items(commodity, amount)
         record = CisRecord(
             case_reference=f"CIS-{country}-{self.clock.year}-{self.rng.randint(10000, 99999)}",
             category=CisCategory.GOODS_DETAINED_SEIZED_CONFISCATED,
@@ -334,6 +367,8 @@ class ReportMaker:
                     hs_code=commodity.hs_code,
                     commodity_area=commodity.area,
                     quantity=quantity,
+                    firearm_serials=serials,
+                    object_ids=object_ids,
                 ),
             ),
             transport_mode=mode,
@@ -389,6 +424,7 @@ class ReportMaker:
                     IdentifierKind.CONTAINER_NUMBER,
                     IdentifierKind.IMO_NUMBER,
                     IdentifierKind.FIREARM_SERIAL,
+                    IdentifierKind.WORK_OF_ART_ID,
                 )
             )
             make = {
@@ -396,6 +432,7 @@ class ReportMaker:
                 IdentifierKind.CONTAINER_NUMBER: self._container,
                 IdentifierKind.IMO_NUMBER: self._imo,
                 IdentifierKind.FIREARM_SERIAL: self._firearm_serial,
+                IdentifierKind.WORK_OF_ART_ID: self._object_id,
             }[kind]
             identifier = make()
             # Without changes to watch parties, no alert by chance on a record already
@@ -405,12 +442,12 @@ class ReportMaker:
             ):
                 identifier = make()
             item = WatchedItem(kind=kind, identifier=identifier)
-            if kind is not IdentifierKind.FIREARM_SERIAL:  # seizures can carry the others
-                self._history.watched.append(item)
+            self._history.watched.append(item)
         self._history.alerted.add(item.identifier)
         alert_type = {
             IdentifierKind.VIN: AlertType.STOLEN_VEHICLE,
             IdentifierKind.FIREARM_SERIAL: AlertType.FIREARM,
+            IdentifierKind.WORK_OF_ART_ID: AlertType.WORK_OF_ART,
         }.get(item.kind, AlertType.DIFFUSION)
         country = self.rng.choice(("DE", "NL", "FR", "ES", "IT", "BE"))
         persons = self._persons(1) if alert_type is AlertType.DIFFUSION else ()
@@ -435,7 +472,30 @@ class ReportMaker:
         return Event(envelope=envelope, payload=alert)
 
 
-def conveyance_with(conveyance: Conveyance, item: WatchedItem) -> Conveyance:
+def seizure_with(seizure: Seizure, item: WatchedItem) -> Seizure:
+    """``seizure`` made to carry the watched ``item``: a firearm or a work of art becomes
+    what was seized, a conveyance identifier what it was found in."""
+    if item.kind is IdentifierKind.FIREARM_SERIAL:
+        one = _as_commodity(seizure, "930200")
+        return dataclasses.replace(one, firearm_serials=(item.identifier,), object_ids=())
+    if item.kind is IdentifierKind.WORK_OF_ART_ID:
+        one = _as_commodity(seizure, "970110")
+        return dataclasses.replace(one, firearm_serials=(), object_ids=(item.identifier,))
+    return dataclasses.replace(seizure, conveyance=_conveyance_with(seizure.conveyance, item))
+
+
+def _as_commodity(seizure: Seizure, hs_code: str) -> Seizure:
+    commodity = next(c for c in world.COMMODITIES if c.hs_code == hs_code)
+    return dataclasses.replace(
+        seizure,
+        commodity_description=commodity.description,
+        hs_code=commodity.hs_code,
+        commodity_area=commodity.area,
+        quantity=Quantity(amount=1.0, unit=commodity.unit),
+    )
+
+
+def _conveyance_with(conveyance: Conveyance, item: WatchedItem) -> Conveyance:
     if item.kind is IdentifierKind.VIN:
         return dataclasses.replace(conveyance, vin=item.identifier)
     if item.kind is IdentifierKind.IMO_NUMBER:

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from liaison.handling import strictest
 from liaison.model.common import DataSubjectCategory, DocumentType, Operation, SourceSystem
-from liaison.model.customs import Seizure
+from liaison.model.customs import (
+    CisCategory,
+    CisItem,
+    CisLegalFramework,
+    CisRecord,
+    Seizure,
+    SuggestedAction,
+)
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from pipelines.enrich.enrich import enrich, risk
@@ -392,3 +399,66 @@ def test_a_stolen_travel_document_matches_the_person_carrying_it_in_both_directi
     assert isinstance(hit.payload, WatchlistHit)
     assert hit.payload.matched_kind is IdentifierKind.TRAVEL_DOCUMENT
     assert hit.envelope.data_subject_categories == (person.category,)
+
+
+def _carrying(event, kind: IdentifierKind, identifier: str, in_cis_item: bool):
+    """``event`` (a seizure) made to carry ``identifier``: on the seizure, or on an item of
+    a CIS+ record made from it."""
+    seizure = event.payload
+    assert isinstance(seizure, Seizure)
+    firearm = kind is IdentifierKind.FIREARM_SERIAL
+    serials, object_ids = ((identifier,), ()) if firearm else ((), (identifier,))
+    if not in_cis_item:
+        payload = dataclasses.replace(seizure, firearm_serials=serials, object_ids=object_ids)
+        return dataclasses.replace(event, payload=payload)
+    item = CisItem(
+        description=seizure.commodity_description,
+        commodity_area=seizure.commodity_area,
+        firearm_serials=serials,
+        object_ids=object_ids,
+    )
+    record = CisRecord(
+        case_reference="CIS-NL-2026-10001",
+        category=CisCategory.GOODS_DETAINED_SEIZED_CONFISCATED,
+        suggested_action=SuggestedAction.SPECIFIC_CHECK,
+        legal_framework=CisLegalFramework.REGULATION_515_97,
+        items=(item,),
+    )
+    envelope = dataclasses.replace(event.envelope, source_system=SourceSystem.CIS_PLUS)
+    return dataclasses.replace(event, envelope=envelope, payload=record)
+
+
+@given(
+    st.sampled_from(
+        [IdentifierKind.FIREARM_SERIAL, IdentifierKind.WORK_OF_ART_ID, IdentifierKind.OBJECT_ID]
+    ),
+    st.from_regex(r"[A-Z0-9]{4,12}", fullmatch=True),
+    st.booleans(),
+    st.booleans(),
+)
+def test_firearm_serials_and_object_ids_on_customs_records_match_alerts_in_both_directions(
+    kind, identifier, in_cis_item, alert_first
+):
+    # What a police alert on a firearm or a work of art watches for, a customs record can
+    # now carry, on a seizure or on a CIS+ item; written by the officer with other spacing.
+    written = "-".join(identifier[i : i + 3] for i in range(0, len(identifier), 3)).lower()
+    customs = _carrying(realistic_seizure(), kind, written, in_cis_item)
+    base = _alert_on(kind, identifier)
+    t0 = customs.envelope.ingest_time
+    alert = _at(
+        base,
+        t0 + timedelta(hours=-2 if alert_first else 2),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="ALERT-1",
+    )
+    assert isinstance(alert.payload, PoliceAlert)
+    key = WatchKey(kind, identifier)
+    assert key in alert_keys(alert.payload, PERSONS) & customs_keys(customs, PERSONS)
+    first, second = (alert, customs) if alert_first else (customs, alert)
+    sides, _ = _probe(first, {True: {}, False: {}}, key)
+    _, made = _probe(second, sides, key)
+    (hit,) = made
+    assert isinstance(hit.payload, WatchlistHit)
+    assert hit.payload.matched_kind is kind
+    assert hit.payload.customs_event_id == customs.envelope.event_id

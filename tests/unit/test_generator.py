@@ -127,8 +127,13 @@ def test_watchlist_seizures_carry_a_watched_identifier(records):
             seizure.conveyance.vin,
             seizure.conveyance.imo_number,
             *seizure.conveyance.container_numbers,
+            *seizure.firearm_serials,
+            *seizure.object_ids,
         }
         assert identifiers & watched
+    # Firearms and works of art are among them, carried where customs records them.
+    assert any(set(seizure.firearm_serials) & watched for seizure in hits)
+    assert any(set(seizure.object_ids) & watched for seizure in hits)
 
 
 def test_people_in_the_data_are_invented(records):
@@ -162,6 +167,19 @@ def test_derived_records_reuse_the_key_of_their_record(records):
             assert first_seen.get(record.key, len(records)) < index, record.label
 
 
+def _carried(payload, with_imo=True):
+    """What alerts can watch in a customs record: conveyance ids, serials, object ids."""
+    conveyance = getattr(payload, "conveyance", None)
+    found = []
+    if conveyance is not None:
+        found += [conveyance.vin, *conveyance.container_numbers]
+        found += [conveyance.imo_number] if with_imo else []
+    holders = getattr(payload, "items", ()) if isinstance(payload, CisRecord) else (payload,)
+    for holder in holders:
+        found += [*getattr(holder, "firearm_serials", ()), *getattr(holder, "object_ids", ())]
+    return [identifier for identifier in found if identifier]
+
+
 def test_without_watch_party_changes_no_match_races_an_amendment():
     """With amend_watch_parties off, no alert is ever amended or erased, and no customs
     record that a match was made for is changed, before or after the match."""
@@ -180,11 +198,9 @@ def test_without_watch_party_changes_no_match_races_an_amendment():
             if record.label is Label.ALERT_ON_SEEN:
                 paired |= {seen_identifiers[i.identifier] for i in payload.items}
             continue
-        conveyance = getattr(payload, "conveyance", None)
-        if conveyance is not None and record.label not in changed:
-            for identifier in (conveyance.vin, *conveyance.container_numbers):
-                if identifier:
-                    seen_identifiers.setdefault(identifier, record.key)
+        if record.label not in changed:
+            for identifier in _carried(payload, with_imo=False):
+                seen_identifiers.setdefault(identifier, record.key)
     amended = [r for r in records if r.label in changed]
     assert amended, "amendments still happen, to other records"
     assert not any(isinstance(r.event.payload, PoliceAlert) for r in amended if r.event)
@@ -201,10 +217,7 @@ def test_without_watch_party_changes_no_match_races_an_amendment():
         identifier
         for r in records
         if r.key in changed_keys and r.event is not None
-        for conveyance in [getattr(r.event.payload, "conveyance", None)]
-        if conveyance is not None
-        for identifier in (conveyance.vin, conveyance.imo_number, *conveyance.container_numbers)
-        if identifier
+        for identifier in _carried(r.event.payload)
     }
     assert not watched & carried
     # By default alerts are amended like anything else.
