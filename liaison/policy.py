@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,6 +57,16 @@ class PayloadKind(StrEnum):
 
 
 Country = Annotated[str, Field(pattern=r"^([A-Z]{2}|\*)$")]
+
+# How long a record is held when its provider gave it no retention date and the policy no
+# maximum for its kind: five years for what national systems report (the usual review cycle
+# of customs and police files), two for a hit, which is only as good as the two records.
+DEFAULT_MAX_RETENTION_DAYS: dict[PayloadKind, int] = {
+    PayloadKind.SEIZURE: 5 * 365,
+    PayloadKind.CIS_RECORD: 5 * 365,
+    PayloadKind.POLICE_ALERT: 5 * 365,
+    PayloadKind.WATCHLIST_HIT: 2 * 365,
+}
 
 
 class Partner(BaseModel):
@@ -137,7 +148,16 @@ class RoutingPolicy(BaseModel):
     partners: tuple[Partner, ...]
     # The senders bound to what they may report; a sender not listed is bound to nothing.
     senders: tuple[Sender, ...] = ()
+    # Days a record is held after it came in when its provider set no retention_until, per
+    # payload kind; kinds not given keep DEFAULT_MAX_RETENTION_DAYS.
+    max_retention_days: dict[PayloadKind, Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict
+    )
     _digest: str = PrivateAttr(default="")
+
+    def max_retention(self, kind: PayloadKind) -> timedelta:
+        """How long a record of ``kind`` without a retention date of its own is held."""
+        return timedelta(days=self.max_retention_days.get(kind, DEFAULT_MAX_RETENTION_DAYS[kind]))
 
     @property
     def digest(self) -> str:

@@ -58,14 +58,15 @@ from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import RouteDecision, refusal_reasons, route_decision
+from pipelines.route.retention import held_after, retention_decision
 from pipelines.state import (
     dump_candidates,
     dump_entries,
-    dump_recipients,
+    dump_held,
     dump_record_state,
     load_candidates,
     load_entries,
-    load_recipients,
+    load_held,
     load_record_state,
 )
 from pipelines.sweep import Sweeper, expired_keys
@@ -133,7 +134,7 @@ class Stages:
         self.watermark = datetime.min.replace(tzinfo=UTC)
         self.sweepers = {
             name: Sweeper(settings.state_sweep_every)
-            for name in ("versions", "fingerprints", "watch")
+            for name in ("versions", "fingerprints", "watch", "route")
         }
         # Each label set's child looked up once (a lookup per event shows in the profile).
         self._events_in = functools.cache(metrics.stage_events_in.labels)
@@ -456,8 +457,8 @@ class Stages:
                 if event is None:
                     continue
                 key = item.message.key or record_key(event).encode()
-                earlier = load_recipients(window.get(self.recipients, key))
-                decision = route_decision(event, self.policy, earlier)
+                held = load_held(window.get(self.recipients, key))
+                decision = route_decision(event, self.policy, held.recipients)
                 pending = Pending(item)
                 if not decision.deliveries:
                     reasons = refusal_reasons(decision)
@@ -473,12 +474,53 @@ class Stages:
                         pending.sends.append(await io.outcome(event, "route", "refused", reasons))
                     pending.follow_up = self._deliveries(decision, key, item, forms)
                     pending.done = self._delivered(decision, started)
-                if not decision.recipients <= earlier:
-                    merged = dump_recipients(earlier | decision.recipients)
-                    window.set(pending, self.recipients, key, merged)
+                after = held_after(held, event, decision, self.policy)
+                if after != held:
+                    window.set(pending, self.recipients, key, dump_held(after))
+                self._advance(event)
+                if self.sweepers["route"].due(item.message.partition):
+                    await self._retention_sweep(item, window, pending)
                 await window.submit(pending)
         finally:
             await window.stop()
+
+    async def _retention_sweep(
+        self, item: EventT[bytes], window: InFlight, pending: Pending
+    ) -> None:
+        """End the retention of this partition's records past their last day (event time):
+        an audited erasure notice to every partner that received one, its outcome, and
+        the record's entry deleted, all with ``pending`` (see pipelines.route.retention)."""
+        today, partition = self.watermark.date(), item.message.partition
+        entries = window.items(self.recipients)
+        due = expired_keys(entries, partition, 12, lambda v: load_held(v).expired(today))
+        follow_ups = [pending.follow_up] if pending.follow_up else []
+        sends = list(pending.sends)
+        for key in due:
+            decision = retention_decision(
+                load_held(window.get(self.recipients, key)), self.policy, self.watermark
+            )
+            forms = [self.io.encode(d.event) for d in decision.deliveries]
+            if decision.deliveries:
+                notice = decision.deliveries[0].event
+                sends += await self._audits(notice, decision, key, forms)
+                sends.append(
+                    await self.io.outcome(
+                        notice,
+                        "route",
+                        "retention-ended",
+                        refusal_reasons(decision) or "erased at every recipient",
+                    )
+                )
+                follow_ups.append(self._deliveries(decision, key, item, forms))
+            window.set(pending, self.recipients, key, None)
+        if not due:
+            return
+        pending.sends = sends
+
+        async def follow_up() -> list[Awaitable[Any]]:
+            return [send for step in follow_ups for send in await step()]
+
+        pending.follow_up = follow_up
 
     async def _audits(
         self, event: Event, decision: RouteDecision, key: bytes, forms: list[bytes]

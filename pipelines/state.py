@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from liaison.model.common import SourceSystem
 from pipelines.dedupe.decide import Candidate, RecordState
 from pipelines.dedupe.fingerprint import BaseQuantity
+from pipelines.route.retention import Held, RecordName
 
 __all__ = [
     "dump_candidates",
     "dump_entries",
-    "dump_recipients",
+    "dump_held",
     "dump_record_state",
     "load_candidates",
     "load_entries",
-    "load_recipients",
+    "load_held",
     "load_record_state",
 ]
 
@@ -109,9 +110,47 @@ def load_entries(data: bytes | None) -> dict[str, tuple[datetime, bytes]]:
     }
 
 
-def dump_recipients(partner_ids: set[str] | frozenset[str]) -> bytes:
-    return _json(sorted(partner_ids))
+def dump_held(held: Held) -> bytes:
+    """What route keeps of a record: recipients, the last day they may hold it, its name."""
+    name = held.name
+    return _json(
+        {
+            "to": sorted(held.recipients),
+            "until": held.keep_until.isoformat() if held.keep_until else None,
+            "name": None
+            if name is None
+            else {
+                "system": name.source_system.value,
+                "id": name.record_id,
+                "version": name.version,
+                "country": name.reporting_country,
+                "agency": name.reporting_agency,
+                "event_time": name.event_time.isoformat(),
+                "report_time": name.report_time.isoformat(),
+            },
+        }
+    )
 
 
-def load_recipients(data: bytes | None) -> frozenset[str]:
-    return frozenset(json.loads(data)) if data is not None else frozenset()
+def load_held(data: bytes | None) -> Held:
+    if data is None:
+        return Held()
+    raw = json.loads(data)
+    if isinstance(raw, list):  # written before retention was kept: recipients alone
+        return Held(frozenset(raw))
+    name = raw["name"]
+    return Held(
+        recipients=frozenset(raw["to"]),
+        keep_until=date.fromisoformat(raw["until"]) if raw["until"] else None,
+        name=None
+        if name is None
+        else RecordName(
+            source_system=SourceSystem(name["system"]),
+            record_id=name["id"],
+            version=name["version"],
+            reporting_country=name["country"],
+            reporting_agency=name["agency"],
+            event_time=datetime.fromisoformat(name["event_time"]),
+            report_time=datetime.fromisoformat(name["report_time"]),
+        ),
+    )

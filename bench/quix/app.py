@@ -55,14 +55,15 @@ from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs
 from pipelines.records import read_event
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import refusal_reasons, route_decision
+from pipelines.route.retention import held_after
 from pipelines.state import (
     dump_candidates,
     dump_entries,
-    dump_recipients,
+    dump_held,
     dump_record_state,
     load_candidates,
     load_entries,
-    load_recipients,
+    load_held,
     load_record_state,
 )
 
@@ -215,10 +216,11 @@ class Peer:
         except BadEventError as exc:
             return [self.dead_letter(value, key, "route", exc)]
         key = key or record_key(event).encode()
-        earlier = load_recipients(_bytes(state.get("recipients")))
-        decision = route_decision(event, self.policy, earlier)
-        if not decision.recipients <= earlier:
-            state.set("recipients", dump_recipients(earlier | decision.recipients).decode())
+        held = load_held(_bytes(state.get("recipients")))
+        decision = route_decision(event, self.policy, held.recipients)
+        after = held_after(held, event, decision, self.policy)
+        if after != held:
+            state.set("recipients", dump_held(after).decode())
         if not decision.deliveries:
             return [self.outcome(event, "route", "no-recipient", refusal_reasons(decision))]
         decided_at = utc_now()

@@ -75,13 +75,15 @@ class NoticeReason(StrEnum):
     HANDLING (the provider tightened its handling conditions or named other recipients), SCOPE
     (the record no longer falls within what the recipient receives: its kind, source, commodity
     areas or countries), PERSONAL_DATA (the record now holds personal data the recipient has no
-    basis for), ERASED (the provider erased the record).
+    basis for), ERASED (the provider erased the record), RETENTION (the record reached the end
+    of its retention).
     """
 
     HANDLING = "HANDLING"
     SCOPE = "SCOPE"
     PERSONAL_DATA = "PERSONAL_DATA"
     ERASED = "ERASED"
+    RETENTION = "RETENTION"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,9 @@ partner with one gets the persons of the categories it may receive. CEN gets
 none, whatever the policy says. Data marked H2 or TLP:RED goes only to the
 partners the provider named. A later version of a record reaches every partner
 that received an earlier one (LED Art. 7(3)): in full when today's rules allow
-it, otherwise as a restriction notice that carries nothing of the content.
+it, otherwise as a restriction notice that carries nothing of the content. A record past
+its retention (:func:`keep_until`) reaches nobody new, and earlier recipients are told to
+erase it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import typing
 import uuid
 from dataclasses import dataclass, fields, is_dataclass
+from datetime import date
 from typing import Any
 
 from liaison.avro.store import SCHEMA_DIR
@@ -38,9 +41,12 @@ from liaison.policy import Partner, PayloadKind, RoutingPolicy
 
 __all__ = [
     "NOTICE_HANDLING",
+    "RETENTION_RULE",
     "Delivery",
     "Refusal",
     "RouteDecision",
+    "keep_until",
+    "notice",
     "payload_kind",
     "refusal_reasons",
     "restriction_notice",
@@ -89,6 +95,23 @@ def payload_kind(event: Event) -> PayloadKind:
     if isinstance(payload, WatchlistHit):
         return PayloadKind.WATCHLIST_HIT
     raise TypeError(type(payload).__name__)
+
+
+def keep_until(event: Event, policy: RoutingPolicy) -> date:
+    """The last day ``event``'s record may be held: its provider's ``retention_until``, or,
+    without one, the policy's maximum for its kind counted from the day it came in."""
+    given = event.envelope.handling.retention_until
+    if given is not None:
+        return given
+    return (event.envelope.ingest_time + policy.max_retention(payload_kind(event))).date()
+
+
+def _past_retention(event: Event, policy: RoutingPolicy) -> bool:
+    """Whether ``event`` came in after the last day its record may be held (an erasure is
+    never too late: it is what retention asks for)."""
+    if event.envelope.operation is Operation.ERASURE:
+        return False
+    return keep_until(event, policy) < event.envelope.ingest_time.date()
 
 
 def _areas(event: Event) -> set[CommodityArea] | None:
@@ -204,9 +227,17 @@ def route_decision(
     amendment of any operation, a correction, an erasure) also reaches every partner that
     received an earlier one (LED Art. 7(3)): in full, stripped as usual, when the policy still
     allows it; otherwise as a restriction notice, which names the record and says restrict or
-    erase, and why as a class, and carries nothing of the content."""
+    erase, and why as a class, and carries nothing of the content. A record already past its
+    retention goes to nobody, and those that hold a copy are told to erase it."""
     deliveries: list[Delivery] = []
     refusals: list[Refusal] = []
+    if _past_retention(event, policy):
+        for partner in policy.partners:
+            if partner.id in earlier_recipients:
+                erase = restriction_notice(event, NoticeReason.RETENTION, NoticeAction.ERASE)
+                deliveries.append(Delivery(partner, RETENTION_RULE, ("payload",), erase))
+            refusals.append(Refusal(partner.id, "past its retention date"))
+        return RouteDecision(tuple(deliveries), (*refusals, *_gone(earlier_recipients, policy)))
     for partner in policy.partners:
         why = _why_not(event, partner)
         if why is None:
@@ -224,12 +255,19 @@ def route_decision(
             refusals.append(Refusal(partner.id, why[1] + "; sent a restriction notice"))
         else:
             refusals.append(Refusal(partner.id, why[1]))
+    return RouteDecision(tuple(deliveries), (*refusals, *_gone(earlier_recipients, policy)))
+
+
+RETENTION_RULE = "retention/erasure-notice"
+
+
+def _gone(earlier_recipients: frozenset[str], policy: RoutingPolicy) -> list[Refusal]:
+    """Earlier recipients the policy no longer names: nobody can tell them but a person."""
     missing = earlier_recipients - {p.id for p in policy.partners}
-    refusals.extend(
+    return [
         Refusal(partner_id, "earlier recipient no longer in the policy: tell it by hand")
         for partner_id in sorted(missing)
-    )
-    return RouteDecision(tuple(deliveries), tuple(refusals))
+    ]
 
 
 _NOTICE_NAMESPACE = uuid.UUID("7d3e9b14-2c6a-5f81-9b0e-4a6c8d2f1e57")
@@ -242,17 +280,29 @@ NOTICE_HANDLING = HandlingConditions(
 )
 
 
-def restriction_notice(event: Event, reason: NoticeReason) -> Event:
+def restriction_notice(
+    event: Event, reason: NoticeReason, action: NoticeAction | None = None
+) -> Event:
     """The notice for a partner that holds an earlier version of ``event``'s record and may
     not have this one: restrict (or, for an erasure, erase) the copy it holds."""
     envelope = event.envelope
-    erased = envelope.operation is Operation.ERASURE
-    notice = RestrictionNotice(
-        action=NoticeAction.ERASE if erased else NoticeAction.RESTRICT,
-        reason=NoticeReason.ERASED if erased else reason,
+    if envelope.operation is Operation.ERASURE:
+        action, reason = NoticeAction.ERASE, NoticeReason.ERASED
+    return notice(
+        envelope,
+        action or NoticeAction.RESTRICT,
+        reason,
+        uuid.uuid5(_NOTICE_NAMESPACE, str(envelope.event_id)),
     )
+
+
+def notice(
+    envelope: Envelope, action: NoticeAction, reason: NoticeReason, event_id: uuid.UUID
+) -> Event:
+    """A notice about the record ``envelope`` names: its identity, and nothing else of it."""
+    body = RestrictionNotice(action=action, reason=reason)
     form = Envelope(
-        event_id=uuid.uuid5(_NOTICE_NAMESPACE, str(envelope.event_id)),
+        event_id=event_id,
         source_system=envelope.source_system,
         source_record_id=envelope.source_record_id,
         version=envelope.version,
@@ -265,7 +315,7 @@ def restriction_notice(event: Event, reason: NoticeReason) -> Event:
         handling=NOTICE_HANDLING,
         lineage=envelope.lineage,
     )
-    return Event(envelope=form, payload=notice)
+    return Event(envelope=form, payload=body)
 
 
 @functools.cache

@@ -18,12 +18,13 @@ from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event, HandlingConditions, Operation, SienaHandlingCode, TlpLevel
-from liaison.model.exchange import NoticeAction, RestrictionNotice, WatchlistHit
+from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.policy import load_policy
+from pipelines.sweep import partition_of
 from stack.synthetic.generator import Label, SyntheticRecord
 from tests.integration.conftest import liaison_env, run_liaison
-from tests.integration.test_pipeline import Output, collect, send
+from tests.integration.test_pipeline import Output, Worker, collect, send
 from tests.samples import realistic_seizure
 
 pytestmark = pytest.mark.integration
@@ -219,3 +220,88 @@ def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_
     (hit,) = made["EUROPOL"]
     assert hit.envelope.handling.handling_code is SienaHandlingCode.H2
     assert hit.envelope.handling.releasable_to == ("EUROPOL",)
+
+
+def _renamed(event: Event, record_id: str, **envelope) -> Event:
+    system = event.envelope.source_system
+    return dataclasses.replace(
+        event,
+        envelope=dataclasses.replace(
+            event.envelope,
+            event_id=event_id_for(system, record_id, event.envelope.version),
+            source_record_id=record_id,
+            **envelope,
+        ),
+    )
+
+
+def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one_goes_nowhere(
+    declared_topics, admin, tmp_path
+):
+    settings = declared_topics.model_copy(update={"state_sweep_every": 1})
+    running = Worker(settings, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        base = _version(realistic_seizure(), 1, Operation.UPSERT, OPEN, 0)
+        t0 = base.envelope.ingest_time
+        kept = dataclasses.replace(OPEN, retention_until=(t0 + timedelta(days=2)).date())
+        record = _renamed(base, "NL-NCEN-2026-RET-1", handling=kept)
+        send(settings, [_record(record, Label.SEIZURE)])
+        out = collect(settings, "retain-1", lambda o: bool(_versions_of(o, "NL-NCEN-2026-RET-1")))
+        holders = set(_versions_of(out, "NL-NCEN-2026-RET-1"))
+        assert {"EUROPOL", "INTERPOL", "WCO-CEN"} <= holders
+
+        # Days later (event time), another record routed in the same partition: the sweep
+        # ends the first one's retention. A record that comes in already past its own
+        # retention date goes to nobody.
+        partition = partition_of(record_key(record).encode(), 12)
+        later = t0 + timedelta(days=5)
+        late = next(
+            candidate
+            for n in range(500)
+            for candidate in [
+                _renamed(base, f"NL-NCEN-2026-LATE-{n}", handling=kept, ingest_time=later)
+            ]
+            if partition_of(record_key(candidate).encode(), 12) == partition
+        )
+        send(settings, [_record(late, Label.SEIZURE)])
+        late_id = late.envelope.source_record_id
+
+        def erased(o: Output) -> bool:
+            got = _versions_of(o, "NL-NCEN-2026-RET-1")
+            notices = {
+                p
+                for p, events in got.items()
+                for e in events
+                if isinstance(e.payload, RestrictionNotice)
+            }
+            return notices == holders and any(
+                d["source_record_id"] == late_id for d in o.dropped.values()
+            )
+
+        out = collect(settings, "retain-2", erased)
+        for events in _versions_of(out, "NL-NCEN-2026-RET-1").values():
+            (notice,) = [e for e in events if isinstance(e.payload, RestrictionNotice)]
+            assert notice.payload.action is NoticeAction.ERASE
+            assert notice.payload.reason is NoticeReason.RETENTION
+            assert notice.envelope.operation is Operation.ERASURE
+            assert notice.envelope.handling.handling_code is SienaHandlingCode.H0
+        # Each notice is a disclosure on the record; the end of retention is an outcome.
+        ends = [
+            a
+            for a in out.audits
+            if a["source_record_id"] == "NL-NCEN-2026-RET-1"
+            and a["rule_id"] == "retention/erasure-notice"
+        ]
+        assert {a["partner_id"] for a in ends} == holders
+        assert not any(
+            late_id in (e.envelope.source_record_id for e in events)
+            for events in out.deliveries.values()
+        )
+        (dropped,) = [d for d in out.dropped.values() if d["source_record_id"] == late_id]
+        assert dropped["outcome"] == "no-recipient"
+        assert "past its retention date" in dropped["reason"]
+        ended = [d for d in out.dropped.values() if d["source_record_id"] == "NL-NCEN-2026-RET-1"]
+        assert [d["outcome"] for d in ended] == ["retention-ended"]
+    finally:
+        running.kill()
