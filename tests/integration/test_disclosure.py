@@ -282,6 +282,7 @@ def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one
         out = collect(settings, "retain-2", erased)
         for events in _versions_of(out, "NL-NCEN-2026-RET-1").values():
             (notice,) = [e for e in events if isinstance(e.payload, RestrictionNotice)]
+            assert isinstance(notice.payload, RestrictionNotice)
             assert notice.payload.action is NoticeAction.ERASE
             assert notice.payload.reason is NoticeReason.RETENTION
             assert notice.envelope.operation is Operation.ERASURE
