@@ -150,9 +150,7 @@ class RoutingPolicy(BaseModel):
     senders: tuple[Sender, ...] = ()
     # Days a record is held after it came in when its provider set no retention_until, per
     # payload kind; kinds not given keep DEFAULT_MAX_RETENTION_DAYS.
-    max_retention_days: dict[PayloadKind, Annotated[int, Field(gt=0)]] = Field(
-        default_factory=dict
-    )
+    max_retention_days: dict[PayloadKind, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     _digest: str = PrivateAttr(default="")
 
     def max_retention(self, kind: PayloadKind) -> timedelta:

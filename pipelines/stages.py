@@ -39,6 +39,7 @@ from liaison.kafka.topics import (
     STATE_RECIPIENTS,
     STATE_VERSIONS,
     STATE_WATCH_ALERTS,
+    STATE_WATCH_HITS,
     STATE_WATCH_SEEN,
     TopicSpec,
 )
@@ -54,10 +55,12 @@ from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
+from pipelines.enrich.memory import dump_memory, load_memory, recall, remember
+from pipelines.enrich.memory import expired as memory_expired
 from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
-from pipelines.route.decide import RouteDecision, refusal_reasons, route_decision
+from pipelines.route.decide import RouteDecision, keep_until, refusal_reasons, route_decision
 from pipelines.route.retention import held_after, retention_decision
 from pipelines.state import (
     dump_candidates,
@@ -128,6 +131,7 @@ class Stages:
         self.fingerprints = _table(app, settings, STATE_FINGERPRINTS)
         self.watch_alerts = _table(app, settings, STATE_WATCH_ALERTS)
         self.watch_seen = _table(app, settings, STATE_WATCH_SEEN)
+        self.watch_hits = _table(app, settings, STATE_WATCH_HITS)
         self.recipients = _table(app, settings, STATE_RECIPIENTS)
         self.replay_window = timedelta(seconds=settings.replay_window_s)
         # Event time: the newest ingest time seen; windows are measured back from it.
@@ -368,12 +372,26 @@ class Stages:
                 pending = Pending(item)
                 watch_key = WatchKey(IdentifierKind(kind), identifier)
                 hits = self._join(event, watch_key, key, window, pending)
+                hits = self._remember(event, key, hits, window, pending)
                 self._advance(event)
                 partition = item.message.partition
                 if self.sweepers["watch"].due(partition):
                     horizon = self.watermark - self.watch_window
                     self._sweep(
                         self.watch_seen, partition, _watch_expired, horizon, window, pending
+                    )
+                    # Alerts no longer valid or past their retention, and the memory of
+                    # hits past theirs (kept in the changelog as tombstones).
+                    self._sweep(
+                        self.watch_alerts,
+                        partition,
+                        self._alerts_over,
+                        self.watermark,
+                        window,
+                        pending,
+                    )
+                    self._sweep(
+                        self.watch_hits, partition, _memory_over, self.watermark, window, pending
                     )
                 pending.sends = [
                     await io.send(
@@ -422,11 +440,56 @@ class Stages:
             lambda: load_entries(window.get(other, key)),
             self.watch_window,
             self.io.encode,
-            lambda encoded: self.io.read(_Message(encoded), check=False),
+            self._decode,
             persons=self.persons,
         )
         window.set(pending, own, key, dump_entries(after))
         return hits
+
+    def _remember(
+        self, event: Event, key: bytes, hits: list[Event], window: InFlight, pending: Pending
+    ) -> list[Event]:
+        """Keep the hits ``event`` made under its identifier; for an erasure, add the
+        erasures of the hits remembered for its record (see pipelines.enrich.memory)."""
+        memory = load_memory(window.get(self.watch_hits, key))
+        if event.envelope.operation is Operation.ERASURE:
+            if not memory:
+                return hits
+            after, recalled = recall(memory, event, hits, self._decode)
+            hits = [*hits, *recalled]
+        else:
+            if not hits:
+                return hits
+            other = self.watch_seen if isinstance(event.payload, PoliceAlert) else self.watch_alerts
+            candidates = list(load_entries(window.get(other, key)))
+            after = remember(
+                memory,
+                event,
+                candidates,
+                hits,
+                self.io.encode,
+                lambda h: keep_until(h, self.policy),
+            )
+        if after != memory:
+            window.set(pending, self.watch_hits, key, dump_memory(after) if after else None)
+        return hits
+
+    def _decode(self, encoded: bytes) -> Event:
+        return self.io.read(_Message(encoded), check=False)
+
+    def _alerts_over(self, value: bytes, now: datetime) -> bool:
+        """Whether every alert of a watch-table entry is past its valid-until day or its
+        retention: it matches nothing more, and Liaison may no longer hold it."""
+        today = now.date()
+        for _, encoded in load_entries(value).values():
+            alert = self._decode(encoded)
+            valid_until = getattr(alert.payload, "valid_until", None)
+            over = (valid_until is not None and valid_until < today) or keep_until(
+                alert, self.policy
+            ) < today
+            if not over:
+                return False
+        return True
 
     def _advance(self, event: Event) -> None:
         self.watermark = max(self.watermark, event.envelope.ingest_time)
@@ -580,6 +643,10 @@ def _versions_expired(value: bytes, horizon: datetime) -> bool:
 
 def _fingerprints_expired(value: bytes, horizon: datetime) -> bool:
     return all(candidate.seen_at < horizon for candidate in load_candidates(value))
+
+
+def _memory_over(value: bytes, now: datetime) -> bool:
+    return memory_expired(load_memory(value), now.date())
 
 
 def _watch_expired(value: bytes, horizon: datetime) -> bool:

@@ -48,6 +48,7 @@ __all__ = [
     "STATE_TOPICS",
     "STATE_VERSIONS",
     "STATE_WATCH_ALERTS",
+    "STATE_WATCH_HITS",
     "STATE_WATCH_SEEN",
     "TOPICS",
     "TopicOutcome",
@@ -201,6 +202,9 @@ STATE_VERSIONS = _state("dedupe-versions", "Versions seen per source record.")
 STATE_FINGERPRINTS = _state("dedupe-fingerprints", "Seizure reports per content fingerprint.")
 STATE_WATCH_ALERTS = _state("watch-alerts", "Police alerts per watched identifier.")
 STATE_WATCH_SEEN = _state("watch-seen", "Recent customs records per identifier.")
+STATE_WATCH_HITS = _state(
+    "watch-hits", "Hits made per identifier, kept to erase them with either record."
+)
 STATE_RECIPIENTS = _state("route-recipients", "Partners that received each source record.")
 CONNECT_POSITIONS = _state(
     "connect-positions", "Where each connector's source stopped, per input (file, stream)."
@@ -220,6 +224,7 @@ STATE_TOPICS: tuple[TopicSpec, ...] = (
     STATE_FINGERPRINTS,
     STATE_WATCH_ALERTS,
     STATE_WATCH_SEEN,
+    STATE_WATCH_HITS,
     STATE_RECIPIENTS,
 )
 TOPICS: tuple[TopicSpec, ...] = (

@@ -43,6 +43,7 @@ __all__ = [
     "alert_keys",
     "customs_keys",
     "erased_hit",
+    "hit_record_id",
     "make_hit",
     "normalise",
 ]
@@ -174,6 +175,13 @@ def _record(event: Event) -> str:
     return record_key(event)
 
 
+def hit_record_id(customs_record: str, alert_record: str, kind: IdentifierKind) -> str:
+    """The record id of the hit between two records (their :func:`record_key`) on ``kind``.
+    A hit is about two records, not two versions of them: named by the records, it keeps
+    its identity whichever versions met first (an amendment does not make a second hit)."""
+    return f"HIT:{uuid.uuid5(_HIT_NAMESPACE, f'{customs_record}:{alert_record}')}:{kind.value}"
+
+
 def _matched_categories(
     events: tuple[Event, ...], key: WatchKey, persons: PersonKeys
 ) -> tuple[DataSubjectCategory, ...]:
@@ -198,10 +206,7 @@ def make_hit(
     person on either side."""
     if not isinstance(alert.payload, PoliceAlert):
         raise TypeError("the second event must be a police alert")
-    # A hit is about two records, not two versions of them: named by the records, it keeps
-    # its identity whichever versions met first (an amendment does not make a second hit).
-    pair = f"{_record(customs)}:{_record(alert)}"
-    record_id = f"HIT:{uuid.uuid5(_HIT_NAMESPACE, pair)}:{key.kind.value}"
+    record_id = hit_record_id(_record(customs), _record(alert), key.kind)
     newer = max(customs.envelope.ingest_time, alert.envelope.ingest_time)
     envelope = Envelope(
         event_id=event_id_for(SourceSystem.LIAISON, record_id, 1),

@@ -17,10 +17,19 @@ from liaison.identity import event_id_for, record_key
 from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE
 from liaison.model import from_avro, to_avro
-from liaison.model.common import Event, HandlingConditions, Operation, SienaHandlingCode, TlpLevel
+from liaison.model.common import (
+    Event,
+    HandlingConditions,
+    Operation,
+    SienaHandlingCode,
+    SourceSystem,
+    TlpLevel,
+)
+from liaison.model.customs import Conveyance, Seizure
 from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.policy import load_policy
+from liaison.validation import container_check_digit
 from pipelines.sweep import partition_of
 from stack.synthetic.generator import Label, SyntheticRecord
 from tests.integration.conftest import liaison_env, run_liaison
@@ -94,6 +103,35 @@ def _versions_of(out: Output, record_id: str) -> dict[str, list[Event]]:
         for partner, events in out.deliveries.items()
         if any(e.envelope.source_record_id == record_id for e in events)
     }
+
+
+def _open_alert(base: Event, record_id: str, ingest_time) -> Event:
+    """An open (H0, TLP:GREEN) German alert on the IMO number of the sample seizure."""
+    return dataclasses.replace(
+        base,
+        envelope=dataclasses.replace(
+            base.envelope,
+            event_id=event_id_for(SourceSystem.POLICE, record_id, 1),
+            source_system=SourceSystem.POLICE,
+            source_record_id=record_id,
+            version=1,
+            operation=Operation.UPSERT,
+            reporting_country="DE",
+            reporting_agency="DE police",
+            handling=dataclasses.replace(
+                OPEN, handling_code=SienaHandlingCode.H0, tlp=TlpLevel.GREEN
+            ),
+            data_subject_categories=(),
+            ingest_time=ingest_time or base.envelope.ingest_time + timedelta(hours=1),
+        ),
+        payload=PoliceAlert(
+            alert_type=AlertType.NOTICE_BLUE,
+            alert_reference=f"{record_id}-REF",
+            issuing_country="DE",
+            issuing_agency="DE police",
+            items=(WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier="9321483"),),
+        ),
+    )
 
 
 def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_longer_entitled(
@@ -178,32 +216,7 @@ def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_
 ):
     settings = declared_topics
     seizure = _version(realistic_seizure(), 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0)
-    base = realistic_seizure()
-    alert = dataclasses.replace(
-        base,
-        envelope=dataclasses.replace(
-            base.envelope,
-            event_id=event_id_for(base.envelope.source_system, "DE-ALERT-77", 1),
-            source_system=type(base.envelope.source_system).POLICE,
-            source_record_id="DE-ALERT-77",
-            version=1,
-            operation=Operation.UPSERT,
-            reporting_country="DE",
-            reporting_agency="DE police",
-            handling=dataclasses.replace(
-                OPEN, handling_code=SienaHandlingCode.H0, tlp=TlpLevel.GREEN
-            ),
-            data_subject_categories=(),
-            ingest_time=base.envelope.ingest_time + timedelta(hours=1),
-        ),
-        payload=PoliceAlert(
-            alert_type=AlertType.NOTICE_BLUE,
-            alert_reference="DE-A-77",
-            issuing_country="DE",
-            issuing_agency="DE police",
-            items=(WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier="9321483"),),
-        ),
-    )
+    alert = _open_alert(realistic_seizure(), "DE-ALERT-77", None)
     send(settings, [_record(seizure, Label.SEIZURE)])
     send(settings, [_record(alert, Label.ALERT)])
 
@@ -304,5 +317,76 @@ def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one
         assert "past its retention date" in dropped["reason"]
         ended = [d for d in out.dropped.values() if d["source_record_id"] == "NL-NCEN-2026-RET-1"]
         assert [d["outcome"] for d in ended] == ["retention-ended"]
+    finally:
+        running.kill()
+
+
+def _container_in_partition(partition: int) -> str:
+    """A valid ISO 6346 container number whose watch key lands in ``partition``."""
+    for serial in range(100000, 200000):
+        first_ten = f"TSTU{serial:06d}"
+        number = first_ten + str(container_check_digit(first_ten))
+        if partition_of(f"CONTAINER_NUMBER:{number}".encode(), 12) == partition:
+            return number
+    raise AssertionError("no container number for that partition")
+
+
+def test_a_hit_is_erased_with_its_seizure_after_the_pair_left_the_watch_window(
+    declared_topics, admin, tmp_path
+):
+    settings = declared_topics.model_copy(update={"watch_window_s": 3600.0, "state_sweep_every": 1})
+    running = Worker(settings, admin, tmp_path / "worker.log")
+    running.start()
+    try:
+        base = _version(realistic_seizure(), 1, Operation.UPSERT, OPEN, 0)
+        seizure = _renamed(base, "NL-NCEN-2026-HIT-9")
+        t0 = seizure.envelope.ingest_time
+        alert = _open_alert(base, "DE-ALERT-91", t0 + timedelta(minutes=30))
+        send(settings, [_record(seizure, Label.SEIZURE), _record(alert, Label.ALERT)])
+
+        def hits(o: Output) -> dict[str, list[Event]]:
+            return {
+                partner: [e for e in events if isinstance(e.payload, WatchlistHit)]
+                for partner, events in o.deliveries.items()
+                if any(isinstance(e.payload, WatchlistHit) for e in events)
+            }
+
+        out = collect(settings, "hit-age-1", lambda o: bool(hits(o)))
+        told = set(hits(out))
+        (hit_id,) = {e.envelope.source_record_id for events in hits(out).values() for e in events}
+
+        # Hours later (event time) a record on another identifier of the same watch
+        # partition sweeps the seizure out of the join; then the seizure is erased.
+        partition = partition_of(b"IMO_NUMBER:9321483", 12)
+        assert isinstance(base.payload, Seizure)
+        unrelated = dataclasses.replace(
+            _renamed(base, "NL-NCEN-2026-HIT-10", ingest_time=t0 + timedelta(hours=3)),
+            payload=dataclasses.replace(
+                base.payload,
+                conveyance=Conveyance(container_numbers=(_container_in_partition(partition),)),
+                persons=(),
+                organisations=(),
+            ),
+        )
+        unrelated = dataclasses.replace(
+            unrelated,
+            envelope=dataclasses.replace(unrelated.envelope, data_subject_categories=()),
+        )
+        send(settings, [_record(unrelated, Label.SEIZURE)])
+        collect(settings, "hit-age-2", lambda o: bool(_versions_of(o, "NL-NCEN-2026-HIT-10")))
+        erasure = _version(seizure, 2, Operation.ERASURE, OPEN, 4)
+        send(settings, [_record(erasure, Label.ERASURE)])
+
+        def hit_erased(o: Output) -> bool:
+            got = _versions_of(o, hit_id)
+            return set(got) == told and all(
+                any(e.envelope.operation is Operation.ERASURE for e in events)
+                for events in got.values()
+            )
+
+        out = collect(settings, "hit-age-3", hit_erased)
+        for events in _versions_of(out, hit_id).values():
+            (gone,) = [e for e in events if e.envelope.operation is Operation.ERASURE]
+            assert gone.envelope.version == 2
     finally:
         running.kill()

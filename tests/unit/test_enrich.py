@@ -21,6 +21,7 @@ from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from pipelines.enrich.enrich import enrich, risk
 from pipelines.enrich.join import Entries, join
+from pipelines.enrich.memory import dump_memory, load_memory, recall, remember
 from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys, make_hit
 from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import PERSONS, realistic_seizure
@@ -462,3 +463,44 @@ def test_firearm_serials_and_object_ids_on_customs_records_match_alerts_in_both_
     assert isinstance(hit.payload, WatchlistHit)
     assert hit.payload.matched_kind is kind
     assert hit.payload.customs_event_id == customs.envelope.event_id
+
+
+@given(st.integers(31, 700), st.booleans(), st.booleans())
+def test_a_hit_is_erased_with_either_record_whatever_the_age_of_the_pair(
+    age_days, erase_alert, alert_first
+):
+    # The pair is long gone from the join's tables (a customs record is kept for the watch
+    # window, an alert while valid); the memory of the hit is what finds it.
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    seizure = realistic_seizure()
+    t0 = seizure.envelope.ingest_time
+    alert = _at(
+        _alert_on(IdentifierKind.IMO_NUMBER, "9321483"),
+        t0 + timedelta(hours=-1 if alert_first else 1),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="DE-SMV-31",
+    )
+    first, second = (alert, seizure) if alert_first else (seizure, alert)
+    sides, _ = _probe(first, {True: {}, False: {}}, key)
+    candidates = sides[not isinstance(second.payload, PoliceAlert)]
+    _, made = _probe(second, sides, key)
+    (hit,) = made
+    encode, decode = _SHARED_CODEC
+    until = (t0 + timedelta(days=730)).date()
+    memory = remember({}, second, list(candidates), made, encode, lambda _: until)
+
+    gone = _erasure_of(alert if erase_alert else seizure, t0 + timedelta(days=age_days))
+    swept: dict[bool, Entries] = {True: {}, False: {}}
+    assert _probe(gone, swept, key)[1] == []  # the join alone no longer finds the pair
+    after, erased = recall(load_memory(dump_memory(memory)), gone, [], decode)
+    (erasure,) = erased
+    assert erasure.envelope.operation is Operation.ERASURE
+    assert erasure.envelope.source_record_id == hit.envelope.source_record_id
+    assert erasure.envelope.version == 2
+    assert after == {}
+    # Nothing of the hit is erased twice: what the join already erased is not recalled.
+    assert recall(memory, gone, [erasure], decode)[1] == []
+    # An erasure of an unrelated record leaves the memory as it was.
+    other = _erasure_of(_at(seizure, t0, source_record_id="NL-OTHER-1"), t0)
+    assert recall(memory, other, [], decode) == (memory, [])
