@@ -11,7 +11,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from liaison.model.common import SourceSystem
+from liaison.model.common import HandlingConditions, SourceSystem
+from liaison.model.jsonform import from_json, to_json
 from pipelines.dedupe.decide import Candidate, RecordState
 from pipelines.dedupe.fingerprint import BaseQuantity
 from pipelines.route.retention import Held, RecordName
@@ -68,6 +69,7 @@ def dump_candidates(candidates: tuple[Candidate, ...]) -> bytes:
                 "seen_at": c.seen_at.isoformat(),
                 "duplicate_of": c.duplicate_of,
                 "merged_event_ids": list(c.merged_event_ids),
+                "merged_handling": to_json(c.merged_handling) if c.merged_handling else None,
             }
             for c in candidates
         ]
@@ -86,6 +88,9 @@ def load_candidates(data: bytes | None) -> tuple[Candidate, ...]:
             seen_at=datetime.fromisoformat(raw["seen_at"]),
             duplicate_of=raw["duplicate_of"],
             merged_event_ids=tuple(raw["merged_event_ids"]),
+            merged_handling=from_json(HandlingConditions, raw["merged_handling"])
+            if raw.get("merged_handling")  # none in state written before it was kept
+            else None,
         )
         for raw in json.loads(data)
     )

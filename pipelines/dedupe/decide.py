@@ -11,8 +11,9 @@ Dedupe runs in two steps, because what must meet differs:
    fingerprint matches a report from another system, seen within the window,
    is the same seizure reported twice. The first report stands (as CIS+ rules
    say of conflicting reports); the later one is not sent on, and the first
-   one's record carries the later one's event id in its lineage. Amendments of
-   the later report are not sent on either. See :func:`decide_cross_source`.
+   one's later versions carry the later one's event id in their lineage and are
+   held under the strictest conditions of both (derived data, as a hit is).
+   Amendments of the later report are not sent on either. See :func:`decide_cross_source`.
 
 State is bounded by the window: :func:`expire` drops what is older.
 """
@@ -25,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from liaison.handling import strictest
 from liaison.identity import record_key
-from liaison.model.common import Event, SourceSystem
+from liaison.model.common import Event, HandlingConditions, SourceSystem
 from pipelines.dedupe.fingerprint import BaseQuantity, SeizureView, quantities_agree
 
 __all__ = [
@@ -107,6 +109,8 @@ class Candidate:
     seen_at: datetime
     duplicate_of: str | None = None  # set when this report is the later one of a pair
     merged_event_ids: tuple[str, ...] = ()  # set on the report that stands
+    # On the report that stands: the strictest conditions of the reports merged into it.
+    merged_handling: HandlingConditions | None = None
 
 
 def decide_cross_source(
@@ -134,7 +138,7 @@ def decide_cross_source(
         return (
             Decision(Outcome.AMENDMENT, "amends the report that stands"),
             tuple(candidates),
-            _with_merged(event, own.merged_event_ids),
+            _with_merged(event, own.merged_event_ids, own.merged_handling),
         )
 
     first = next(
@@ -160,7 +164,14 @@ def decide_cross_source(
             ),
             event,
         )
-    merged = dataclasses.replace(first, merged_event_ids=(*first.merged_event_ids, this.event_id))
+    handling = event.envelope.handling
+    merged = dataclasses.replace(
+        first,
+        merged_event_ids=(*first.merged_event_ids, this.event_id),
+        merged_handling=handling
+        if first.merged_handling is None
+        else strictest(first.merged_handling, handling),
+    )
     later = dataclasses.replace(this, duplicate_of=first.event_id)
     updated = tuple(merged if c is first else c for c in candidates)
     return (
@@ -174,15 +185,24 @@ def decide_cross_source(
     )
 
 
-def _with_merged(event: Event, merged: tuple[str, ...]) -> Event:
+def _with_merged(
+    event: Event, merged: tuple[str, ...], handling: HandlingConditions | None
+) -> Event:
+    """A version of the report that stands, as derived from every report merged into it: it
+    names them, and is held under the strictest conditions of them all."""
     if not merged:
         return event
-    lineage = event.envelope.lineage
+    envelope = event.envelope
+    lineage = envelope.lineage
     ids = tuple(dict.fromkeys((*lineage.merged_event_ids, *merged)))
     return dataclasses.replace(
         event,
         envelope=dataclasses.replace(
-            event.envelope, lineage=dataclasses.replace(lineage, merged_event_ids=ids)
+            envelope,
+            lineage=dataclasses.replace(lineage, merged_event_ids=ids),
+            handling=envelope.handling
+            if handling is None
+            else strictest(envelope.handling, handling),
         ),
     )
 

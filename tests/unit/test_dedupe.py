@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from liaison.handling import strictest
 from liaison.identity import record_key
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.customs import CisRecord, Quantity, QuantityUnit, Seizure
@@ -25,8 +26,10 @@ from pipelines.dedupe.fingerprint import (
     quantities_agree,
     seizure_view,
 )
+from pipelines.state import dump_candidates, load_candidates
 from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import realistic_seizure
+from tests.strategies import handlings
 
 WINDOW = timedelta(days=7)
 
@@ -241,3 +244,29 @@ def test_only_the_owner_of_a_record_amends_it(first_sender, later_sender):
         assert decision.outcome is Outcome.AMENDMENT
         assert after is not None
         assert after.owner == first_sender
+
+
+def _under(event: Event, handling) -> Event:
+    return dataclasses.replace(
+        event, envelope=dataclasses.replace(event.envelope, handling=handling)
+    )
+
+
+@given(handlings(), handlings(), handlings())
+def test_a_merged_record_is_held_under_the_strictest_conditions_of_its_reports(
+    standing_terms, copy_terms, amended_terms
+):
+    # The report that stands carries, from the merge on, the ids of the other: what it tells
+    # is then derived from both, and takes the strictest conditions of both (as a hit does).
+    original, copy = _pair()
+    original = _under(original, standing_terms)
+    _, candidates, _ = decide_cross_source(original, _view(original), (), WINDOW)
+    _, candidates, _ = decide_cross_source(
+        _under(copy, copy_terms), _view(copy), candidates, WINDOW
+    )
+    amended = _under(_version(original, 2), amended_terms)
+    decision, after, sent = decide_cross_source(amended, _view(amended), candidates, WINDOW)
+    assert decision.outcome is Outcome.AMENDMENT
+    assert sent.envelope.handling == strictest(amended_terms, copy_terms)
+    # Kept in the state as the changelog holds it.
+    assert load_candidates(dump_candidates(after)) == after
