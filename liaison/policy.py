@@ -130,6 +130,9 @@ class Sender(BaseModel):
     id: str
     systems: frozenset[SourceSystem]
     countries: frozenset[Country]
+    # The partner (its id here) that receives, for this sender, what is addressed to the
+    # owner of its records: the reminder that a record's review date is near.
+    notices_to: str | None = None
 
     def refuses(self, system: SourceSystem, country: str) -> tuple[str, str] | None:
         """(field, reason) when a record of ``system`` reported by ``country`` is not this
@@ -151,6 +154,8 @@ class RoutingPolicy(BaseModel):
     # Days a record is held after it came in when its provider set no retention_until, per
     # payload kind; kinds not given keep DEFAULT_MAX_RETENTION_DAYS.
     max_retention_days: dict[PayloadKind, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    # How many days before a record's review_date its owner is reminded to review it.
+    review_notice_days: int = Field(default=30, gt=0)
     _digest: str = PrivateAttr(default="")
 
     def max_retention(self, kind: PayloadKind) -> timedelta:
@@ -170,7 +175,18 @@ class RoutingPolicy(BaseModel):
             duplicates = sorted({v for v in values if values.count(v) > 1})
             if duplicates:
                 raise ValueError(f"duplicate partner {attribute}: {', '.join(duplicates)}")
+        known = {p.id for p in self.partners}
+        for sender in self.senders:
+            if sender.notices_to is not None and sender.notices_to not in known:
+                raise ValueError(f"sender {sender.id}: notices_to {sender.notices_to} is no partner")
         return self
+
+    def notices_partner(self, sender_id: str | None) -> Partner | None:
+        """The partner that receives notices for the owner ``sender_id``, if any."""
+        for sender in self.senders:
+            if sender.id == sender_id and sender.notices_to is not None:
+                return self.partner(sender.notices_to)
+        return None
 
     def partner(self, partner_id: str) -> Partner:
         for partner in self.partners:

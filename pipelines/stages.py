@@ -61,7 +61,13 @@ from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
 from pipelines.route.decide import RouteDecision, keep_until, refusal_reasons, route_decision
-from pipelines.route.retention import held_after, retention_decision
+from pipelines.route.retention import (
+    erasure,
+    held_after,
+    reminder,
+    retention_decision,
+    review_decision,
+)
 from pipelines.state import (
     dump_candidates,
     dump_entries,
@@ -550,34 +556,34 @@ class Stages:
     async def _retention_sweep(
         self, item: EventT[bytes], window: InFlight, pending: Pending
     ) -> None:
-        """End the retention of this partition's records past their last day (event time):
-        an audited erasure notice to every partner that received one, its outcome, and
-        the record's entry deleted, all with ``pending`` (see pipelines.route.retention)."""
-        today, partition = self.watermark.date(), item.message.partition
+        """End the retention of this partition's records past their last day (event time),
+        and remind owners of review dates that are near: each an audited notice, with its
+        outcome, all with ``pending`` (see pipelines.route.retention). An ended record's
+        entry is deleted."""
+        today, partition, at = self.watermark.date(), item.message.partition, self.watermark
         entries = window.items(self.recipients)
-        due = expired_keys(entries, partition, 12, lambda v: load_held(v).expired(today))
+        due = expired_keys(entries, partition, 12, lambda v: load_held(v).due(today, self.policy))
+        if not due:
+            return
         follow_ups = [pending.follow_up] if pending.follow_up else []
         sends = list(pending.sends)
         for key in due:
-            decision = retention_decision(
-                load_held(window.get(self.recipients, key)), self.policy, self.watermark
-            )
+            held = load_held(window.get(self.recipients, key))
+            if held.expired(today):
+                decision, named = retention_decision(held, self.policy, at), erasure(held, at)
+                verdict, after = "retention-ended", None
+            else:
+                decision, named = review_decision(held, self.policy, at), reminder(held, at)
+                verdict = "review-due"
+                after = dump_held(dataclasses.replace(held, reminded_for=held.review_date))
             forms = [self.io.encode(d.event) for d in decision.deliveries]
             if decision.deliveries:
-                notice = decision.deliveries[0].event
-                sends += await self._audits(notice, decision, key, forms)
-                sends.append(
-                    await self.io.outcome(
-                        notice,
-                        "route",
-                        "retention-ended",
-                        refusal_reasons(decision) or "erased at every recipient",
-                    )
-                )
+                sends += await self._audits(decision.deliveries[0].event, decision, key, forms)
                 follow_ups.append(self._deliveries(decision, key, item, forms))
-            window.set(pending, self.recipients, key, None)
-        if not due:
-            return
+            if named is not None:
+                reasons = refusal_reasons(decision) or "notice sent"
+                sends.append(await self.io.outcome(named, "route", verdict, reasons))
+            window.set(pending, self.recipients, key, after)
         pending.sends = sends
 
         async def follow_up() -> list[Awaitable[Any]]:

@@ -122,6 +122,9 @@ def dump_held(held: Held) -> bytes:
         {
             "to": sorted(held.recipients),
             "until": held.keep_until.isoformat() if held.keep_until else None,
+            "owner": held.owner,
+            "review": held.review_date.isoformat() if held.review_date else None,
+            "reminded": held.reminded_for.isoformat() if held.reminded_for else None,
             "name": None
             if name is None
             else {
@@ -144,6 +147,7 @@ def load_held(data: bytes | None) -> Held:
     if isinstance(raw, list):  # written before retention was kept: recipients alone
         return Held(frozenset(raw))
     name = raw["name"]
+    review, reminded = raw.get("review"), raw.get("reminded")
     return Held(
         recipients=frozenset(raw["to"]),
         keep_until=date.fromisoformat(raw["until"]) if raw["until"] else None,
@@ -158,4 +162,7 @@ def load_held(data: bytes | None) -> Held:
             event_time=datetime.fromisoformat(name["event_time"]),
             report_time=datetime.fromisoformat(name["report_time"]),
         ),
+        owner=raw.get("owner"),
+        review_date=date.fromisoformat(review) if review else None,
+        reminded_for=date.fromisoformat(reminded) if reminded else None,
     )

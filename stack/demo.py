@@ -144,7 +144,7 @@ def run_demo(
 
 CEN_OUTBOX = "cen-outbox"  # the CEN partner's endpoint: files, not HTTP
 # Who the stand-ins send as, per HTTP source.
-SENDERS = {"cisplus": "NL-CUSTOMS", "police": "NL-POLICE"}
+SENDERS = {"cisplus": "CISPLUS-GATEWAY", "police": "POLICE-GATEWAY"}  # bound in the policy
 
 
 @dataclass(frozen=True)

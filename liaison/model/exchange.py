@@ -63,11 +63,14 @@ class DeliveryReceipt:
 
 class NoticeAction(StrEnum):
     """What a recipient must do with the copy it holds: RESTRICT it (it may no longer process the
-    record: keep it only as the law requires, and use it no further), or ERASE it.
+    record: keep it only as the law requires, and use it no further), ERASE it, or REVIEW it
+    (sent to the record's owner before its review date: confirm it is still needed, amend it
+    or erase it).
     """
 
     RESTRICT = "RESTRICT"
     ERASE = "ERASE"
+    REVIEW = "REVIEW"
 
 
 class NoticeReason(StrEnum):
@@ -76,7 +79,7 @@ class NoticeReason(StrEnum):
     (the record no longer falls within what the recipient receives: its kind, source, commodity
     areas or countries), PERSONAL_DATA (the record now holds personal data the recipient has no
     basis for), ERASED (the provider erased the record), RETENTION (the record reached the end
-    of its retention).
+    of its retention), REVIEW_DUE (the record's review date is near).
     """
 
     HANDLING = "HANDLING"
@@ -84,14 +87,15 @@ class NoticeReason(StrEnum):
     PERSONAL_DATA = "PERSONAL_DATA"
     ERASED = "ERASED"
     RETENTION = "RETENTION"
+    REVIEW_DUE = "REVIEW_DUE"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestrictionNotice:
-    """Tells a partner that a record it received an earlier version of (named by the envelope:
-    source system, record id, and the version that restricted or erased it) was amended or erased
-    in a way it may no longer receive (LED Art. 7(3) and 16(6)). It carries nothing of the new
-    version's content.
+    """A notice about a record (named by the envelope: source system, record id, version) that
+    carries nothing of its content. To a partner holding an earlier version: restrict or erase
+    it (an amendment it may no longer receive, an erasure, the end of the record's retention;
+    LED Art. 7(3) and 16(6)). To the record's owner: review it, its review date is near.
     """
 
     action: NoticeAction

@@ -28,7 +28,7 @@ from liaison.model.common import (
 from liaison.model.customs import Conveyance, Seizure
 from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
-from liaison.policy import load_policy
+from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.validation import container_check_digit
 from pipelines.sweep import partition_of
 from stack.synthetic.generator import Label, SyntheticRecord
@@ -248,10 +248,26 @@ def _renamed(event: Event, record_id: str, **envelope) -> Event:
     )
 
 
-def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one_goes_nowhere(
+def _in_partition(base: Event, prefix: str, partition: int, **envelope) -> Event:
+    """``base`` renamed ``<prefix>-<n>`` for the first n whose route key is in ``partition``."""
+    return next(
+        candidate
+        for n in range(500)
+        for candidate in [_renamed(base, f"{prefix}-{n}", **envelope)]
+        if partition_of(record_key(candidate).encode(), 12) == partition
+    )
+
+
+def test_retention_ends_at_every_recipient_a_late_record_goes_nowhere_and_owners_are_reminded(
     declared_topics, admin, tmp_path
 ):
-    settings = declared_topics.model_copy(update={"state_sweep_every": 1})
+    # The owner of a record sent by the CIS+ gateway hears of reviews through BE-CUSTOMS.
+    policy = tmp_path / "routing.toml"
+    text = DEFAULT_POLICY.read_text()
+    bound = 'id = "CISPLUS-GATEWAY"\nsystems = ["CIS_PLUS"]\ncountries = ["*"]\n'
+    assert bound in text
+    policy.write_text(text.replace(bound, bound + 'notices_to = "BE-CUSTOMS"\n'))
+    settings = declared_topics.model_copy(update={"state_sweep_every": 1, "routing_policy": policy})
     running = Worker(settings, admin, tmp_path / "worker.log")
     running.start()
     try:
@@ -259,24 +275,33 @@ def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one
         t0 = base.envelope.ingest_time
         kept = dataclasses.replace(OPEN, retention_until=(t0 + timedelta(days=2)).date())
         record = _renamed(base, "NL-NCEN-2026-RET-1", handling=kept)
-        send(settings, [_record(record, Label.SEIZURE)])
-        out = collect(settings, "retain-1", lambda o: bool(_versions_of(o, "NL-NCEN-2026-RET-1")))
+        partition = partition_of(record_key(record).encode(), 12)
+        # Another, held for years but to be reviewed in six weeks, from the gateway.
+        reviewed = _in_partition(
+            base,
+            "NL-NCEN-2026-REV",
+            partition,
+            handling=dataclasses.replace(OPEN, review_date=(t0 + timedelta(days=40)).date()),
+            submitted_by="CISPLUS-GATEWAY",
+        )
+        review_id = reviewed.envelope.source_record_id
+        send(settings, [_record(record, Label.SEIZURE), _record(reviewed, Label.SEIZURE)])
+        out = collect(
+            settings,
+            "retain-1",
+            lambda o: bool(_versions_of(o, "NL-NCEN-2026-RET-1") and _versions_of(o, review_id)),
+        )
         holders = set(_versions_of(out, "NL-NCEN-2026-RET-1"))
         assert {"EUROPOL", "INTERPOL", "WCO-CEN"} <= holders
+        assert not any(
+            isinstance(e.payload, RestrictionNotice) for e in out.deliveries["BE-CUSTOMS"]
+        )
 
         # Days later (event time), another record routed in the same partition: the sweep
         # ends the first one's retention. A record that comes in already past its own
         # retention date goes to nobody.
-        partition = partition_of(record_key(record).encode(), 12)
-        later = t0 + timedelta(days=5)
-        late = next(
-            candidate
-            for n in range(500)
-            for candidate in [
-                _renamed(base, f"NL-NCEN-2026-LATE-{n}", handling=kept, ingest_time=later)
-            ]
-            if partition_of(record_key(candidate).encode(), 12) == partition
-        )
+        later = t0 + timedelta(days=12)  # past the first's retention, near the other's review
+        late = _in_partition(base, "NL-NCEN-2026-LATE", partition, handling=kept, ingest_time=later)
         send(settings, [_record(late, Label.SEIZURE)])
         late_id = late.envelope.source_record_id
 
@@ -288,9 +313,18 @@ def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one
                 for e in events
                 if isinstance(e.payload, RestrictionNotice)
             }
-            return notices == holders and any(
-                d["source_record_id"] == late_id for d in o.dropped.values()
+            reminded = any(
+                isinstance(e.payload, RestrictionNotice)
+                for e in got_review(o).get("BE-CUSTOMS", [])
             )
+            return (
+                notices == holders
+                and reminded
+                and any(d["source_record_id"] == late_id for d in o.dropped.values())
+            )
+
+        def got_review(o: Output) -> dict[str, list[Event]]:
+            return _versions_of(o, review_id)
 
         out = collect(settings, "retain-2", erased)
         for events in _versions_of(out, "NL-NCEN-2026-RET-1").values():
@@ -315,8 +349,31 @@ def test_a_record_past_its_retention_is_erased_at_every_recipient_and_a_late_one
         (dropped,) = [d for d in out.dropped.values() if d["source_record_id"] == late_id]
         assert dropped["outcome"] == "no-recipient"
         assert "past its retention date" in dropped["reason"]
-        ended = [d for d in out.dropped.values() if d["source_record_id"] == "NL-NCEN-2026-RET-1"]
+        ended = [d for d in out.own if d["source_record_id"] == "NL-NCEN-2026-RET-1"]
         assert [d["outcome"] for d in ended] == ["retention-ended"]
+        # The owner of the other record is reminded of its review, once, and nobody else.
+        reminders = [
+            (partner, e)
+            for partner, events in out.deliveries.items()
+            for e in events
+            if e.envelope.source_record_id == review_id and isinstance(e.payload, RestrictionNotice)
+        ]
+        assert len(reminders) == 1
+        ((partner, reminder),) = reminders
+        assert partner == "BE-CUSTOMS"
+        assert isinstance(reminder.payload, RestrictionNotice)
+        assert reminder.payload.action is NoticeAction.REVIEW
+        assert reminder.payload.reason is NoticeReason.REVIEW_DUE
+        audits = [
+            a
+            for a in out.audits
+            if a["source_record_id"] == review_id and a["rule_id"].startswith("review/")
+        ]
+        assert [(a["rule_id"], a["partner_id"]) for a in audits] == [
+            ("review/owner-notice", "BE-CUSTOMS")
+        ]
+        (due,) = [d for d in out.own if d["source_record_id"] == review_id]
+        assert due["outcome"] == "review-due"
     finally:
         running.kill()
 

@@ -113,6 +113,8 @@ class Output:
     dead: dict[Origin, dict[str, Any]] = field(default_factory=dict)
     dropped: dict[Origin, dict[str, Any]] = field(default_factory=dict)
     refused: list[dict[str, Any]] = field(default_factory=list)
+    # Outcomes of what Liaison did of itself, for no input (ends of retention, reminders).
+    own: list[dict[str, Any]] = field(default_factory=list)
 
     def delivered_origins(self) -> set[Origin]:
         return {
@@ -166,6 +168,10 @@ def collect(settings, group: str, until, *, quiet_s: float = 8.0, limit_s: float
                     outcome = outcomes.decode(value)
                     if outcome["outcome"] == "refused":  # refused to some, others received it
                         output.refused.append(outcome)
+                        consumer.store(message)
+                        continue
+                    if outcome["source_topic"] is None:
+                        output.own.append(outcome)
                         consumer.store(message)
                         continue
                     origin = (

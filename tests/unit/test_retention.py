@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from liaison.model.common import Event, Operation
 from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice
-from liaison.policy import PayloadKind, load_policy
+from liaison.policy import PayloadKind, Sender, load_policy
 from pipelines.route.decide import NOTICE_HANDLING, keep_until, payload_kind, route_decision
-from pipelines.route.retention import Held, held_after, retention_decision
+from pipelines.route.retention import Held, held_after, retention_decision, review_decision
 from pipelines.state import dump_held, load_held
 from stack.synthetic.generator import TrafficGenerator
 from tests.strategies import PARTNERS, handlings
@@ -149,3 +149,56 @@ def test_an_erasure_keeps_the_last_day_of_the_version_it_erases_and_old_state_st
     old = load_held(b'["EUROPOL","INTERPOL"]')
     assert old.recipients == {"EUROPOL", "INTERPOL"}
     assert not old.expired(date(2100, 1, 1))
+
+
+@settings(max_examples=100)
+@given(st.sampled_from(EVENTS), st.integers(-60, 60), st.booleans())
+def test_the_owner_is_reminded_once_before_the_review_date_through_its_notices_partner(
+    event, offset, has_partner
+):
+    review = date(2027, 6, 1)
+    handling = dataclasses.replace(
+        event.envelope.handling, review_date=review, retention_until=None
+    )
+    first = _with(event, handling, datetime(2026, 12, 1, tzinfo=UTC))
+    sent = dataclasses.replace(
+        first, envelope=dataclasses.replace(first.envelope, submitted_by="NL-CUSTOMS")
+    )
+    senders = [{"id": "NL-CUSTOMS", "systems": ["CEN", "NCEN", "CIS_PLUS"], "countries": ["*"]}]
+    if has_partner:
+        senders[0]["notices_to"] = "BE-CUSTOMS"
+    policy = POLICY.model_copy(update={"senders": tuple(Sender.model_validate(s) for s in senders)})
+    held = held_after(Held(), sent, route_decision(sent, policy), policy)
+    if not held.recipients:
+        return
+    today = review - timedelta(days=30) + timedelta(days=offset)
+    assert held.owner == "NL-CUSTOMS"
+    assert held.review_due(today, policy) == (offset >= 0)
+    if offset < 0:
+        return
+    at = datetime.combine(today, datetime.min.time(), UTC)
+    reminded = review_decision(held, policy, at)
+    if has_partner:
+        (delivery,) = reminded.deliveries
+        assert delivery.partner.id == "BE-CUSTOMS"
+        notice = delivery.event
+        assert isinstance(notice.payload, RestrictionNotice)
+        assert (notice.payload.action, notice.payload.reason) == (
+            NoticeAction.REVIEW,
+            NoticeReason.REVIEW_DUE,
+        )
+        assert notice.envelope.source_record_id == sent.envelope.source_record_id
+        assert notice.envelope.handling == NOTICE_HANDLING
+    else:  # no channel to the owner: an operator passes it on
+        assert not reminded.deliveries
+        assert [r.partner_id for r in reminded.refusals] == ["NL-CUSTOMS"]
+    # Once reminded of this date, not again; a new version with a later date is reminded anew.
+    after = dataclasses.replace(held, reminded_for=held.review_date)
+    assert load_held(dump_held(after)) == after
+    assert not after.review_due(today + timedelta(days=5), policy)
+    later = dataclasses.replace(handling, review_date=date(2028, 6, 1))
+    amended = _with(sent, later, datetime(2027, 5, 1, tzinfo=UTC), Operation.UPSERT, 2)
+    renewed = held_after(after, amended, route_decision(amended, policy, held.recipients), policy)
+    assert renewed.owner == "NL-CUSTOMS"
+    assert not renewed.review_due(today, policy)
+    assert renewed.review_due(date(2028, 5, 15), policy)
