@@ -63,7 +63,12 @@ def test_breaking_changes_are_caught_with_the_field_that_broke(incompatible):
     )
     assert "dropped symbol(s) FRAUD_TRENDS" in text
     assert "Event.envelope.version: was long, now int" in text
-    assert all(problem.startswith("against release 1: ") for problem in problems)
+    # Each break is caught against every release, and says which.
+    for release in ("1", "2"):
+        mine = [p for p in problems if p.startswith(f"against release {release}: ")]
+        assert any("seal_number" in p for p in mine), release
+        assert any("FRAUD_TRENDS" in p for p in mine), release
+    assert all(p.startswith(("against release 1: ", "against release 2: ")) for p in problems)
 
 
 def test_widening_a_type_is_allowed(tmp_path):
@@ -75,3 +80,25 @@ def test_widening_a_type_is_allowed(tmp_path):
     next(f for f in lin["fields"] if f["name"] == "source_partition")["type"] = ["null", "long"]
     lineage.write_text(json.dumps(lin))
     assert evolution_problems(current_dir=directory) == []
+
+
+def test_release_two_holds_the_lawful_disclosure_additions_and_one_does_not():
+    # Release 2: the submitter in the envelope, restriction notices and receipts, firearm
+    # serials and object ids on customs records; all optional, so release 1 still reads.
+    def names(directory):
+        return {p.stem for p in directory.glob("*.avsc")}
+
+    def fields(directory, name):
+        schema = json.loads((directory / f"{name}.avsc").read_text())
+        return {f["name"] for f in schema["fields"]}
+
+    one, two = RELEASED_DIR / "1", RELEASED_DIR / "2"
+    added = {"liaison.exchange.RestrictionNotice", "liaison.exchange.DeliveryReceipt"}
+    assert added <= names(two)
+    assert not added & names(one)
+    assert "submitted_by" in fields(two, "liaison.common.Envelope")
+    assert "submitted_by" not in fields(one, "liaison.common.Envelope")
+    for name in ("liaison.customs.Seizure", "liaison.customs.CisItem"):
+        assert {"firearm_serials", "object_ids"} <= fields(two, name)
+        assert not {"firearm_serials", "object_ids"} & fields(one, name)
+    assert names(two) == names(SCHEMA_DIR)
