@@ -18,6 +18,7 @@ from liaison.kafka.client import KafkaConsumer, consumer_config
 from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE
 from liaison.model import from_avro, to_avro
 from liaison.model.common import (
+    DocumentType,
     Event,
     HandlingConditions,
     Operation,
@@ -233,6 +234,74 @@ def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_
     (hit,) = made["EUROPOL"]
     assert hit.envelope.handling.handling_code is SienaHandlingCode.H2
     assert hit.envelope.handling.releasable_to == ("EUROPOL",)
+
+
+def test_a_widening_correction_reaches_the_newly_entitled_and_a_stolen_document_is_matched(
+    declared_topics, pipeline
+):
+    settings = declared_topics
+    base = _version(realistic_seizure(), 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0)
+    narrow = _renamed(base, "NL-NCEN-2026-WIDE-1")
+    # A suspect carrying a passport that an SLTD alert reports stolen.
+    assert isinstance(base.payload, Seizure)
+    (suspect,) = base.payload.persons
+    carrying = dataclasses.replace(
+        suspect, document_type=DocumentType.PASSPORT, document_number="P 1234567"
+    )
+    carried = dataclasses.replace(
+        _renamed(_version(base, 1, Operation.UPSERT, OPEN, 0), "NL-NCEN-2026-DOC-1"),
+        payload=dataclasses.replace(base.payload, persons=(carrying,)),
+    )
+    alert = _open_alert(base, "DE-SLTD-5", base.envelope.ingest_time + timedelta(hours=2))
+    assert isinstance(alert.payload, PoliceAlert)
+    alert = dataclasses.replace(
+        alert,
+        payload=dataclasses.replace(
+            alert.payload,
+            alert_type=AlertType.TRAVEL_DOCUMENT,
+            items=(WatchedItem(kind=IdentifierKind.TRAVEL_DOCUMENT, identifier="P1234567"),),
+        ),
+    )
+    send(settings, [_record(narrow, Label.SEIZURE), _record(carried, Label.SEIZURE)])
+    out = collect(settings, "widen-1", lambda o: bool(_versions_of(o, "NL-NCEN-2026-WIDE-1")))
+    assert set(_versions_of(out, "NL-NCEN-2026-WIDE-1")) == {"EUROPOL"}
+
+    # Corrected to open terms: the newly entitled get it in full, Europol the new version.
+    widened = _renamed(_version(base, 2, Operation.CORRECTION, OPEN, 1), "NL-NCEN-2026-WIDE-1")
+    send(settings, [_record(widened, Label.AMENDMENT), _record(alert, Label.ALERT)])
+
+    def hits(o: Output) -> list[tuple[str, Event]]:
+        return [
+            (partner, e)
+            for partner, events in o.deliveries.items()
+            for e in events
+            if isinstance(e.payload, WatchlistHit)
+        ]
+
+    def done(o: Output) -> bool:
+        got = _versions_of(o, "NL-NCEN-2026-WIDE-1")
+        return len(got) > 2 and bool(hits(o))
+
+    out = collect(settings, "widen-2", done)
+    got = _versions_of(out, "NL-NCEN-2026-WIDE-1")
+    assert {"EUROPOL", "INTERPOL", "WCO-CEN"} <= set(got)
+    for partner, events in got.items():
+        second = [e for e in events if e.envelope.version == 2]
+        assert len(second) == 1, partner
+        assert isinstance(second[0].payload, Seizure), partner  # in full, never a notice
+        assert second[0].envelope.handling == OPEN
+    # The stolen passport matched the suspect carrying it; the hit holds no document number.
+    found = hits(out)
+    assert found
+    for _, hit in found:
+        assert isinstance(hit.payload, WatchlistHit)
+        assert hit.payload.matched_kind is IdentifierKind.TRAVEL_DOCUMENT
+        assert hit.envelope.data_subject_categories == (suspect.category,)
+    for partner, values in _raw(settings, "widen-raw").items():
+        for value in values:
+            event = from_avro(Event, CODEC.decode(value))
+            if isinstance(event.payload, WatchlistHit):
+                assert b"1234567" not in value, partner
 
 
 def _renamed(event: Event, record_id: str, **envelope) -> Event:
