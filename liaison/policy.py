@@ -178,7 +178,9 @@ class RoutingPolicy(BaseModel):
         known = {p.id for p in self.partners}
         for sender in self.senders:
             if sender.notices_to is not None and sender.notices_to not in known:
-                raise ValueError(f"sender {sender.id}: notices_to {sender.notices_to} is no partner")
+                raise ValueError(
+                    f"sender {sender.id}: notices_to {sender.notices_to} is not a partner"
+                )
         return self
 
     def notices_partner(self, sender_id: str | None) -> Partner | None:
