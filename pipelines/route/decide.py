@@ -336,9 +336,11 @@ def strip_personal(
     """``event`` without the personal data a recipient may not have, and the paths removed."""
     removed: list[str] = []
     stripped = _strip(event, "", allowed, removed)
-    categories = tuple(
-        sorted({person.category for person in getattr(stripped.payload, "persons", ())})
-    )
+    if not hasattr(stripped.payload, "persons"):
+        # A hit names no person but is about one: its categories stay, and already decided
+        # who may have it.
+        return stripped, tuple(removed)
+    categories = tuple(sorted({person.category for person in stripped.payload.persons}))
     envelope = dataclasses.replace(stripped.envelope, data_subject_categories=categories)
     return dataclasses.replace(stripped, envelope=envelope), tuple(removed)
 

@@ -153,6 +153,10 @@ def test_a_hit_about_a_person_reaches_only_partners_allowed_that_persons_categor
     for delivery in decision.deliveries:
         assert delivery.partner.personal_data
         assert {on_seizure, on_alert} <= delivery.partner.subject_categories
+        # The partner is told whom the hit is about: the categories travel with it.
+        assert (
+            delivery.event.envelope.data_subject_categories == hit.envelope.data_subject_categories
+        )
     # The partners that take hits about anyone still get this one when they may.
     everyone = {p.id for p in POLICY.partners if "watchlist-hit" in {k.value for k in p.payloads}}
     allowed = {
