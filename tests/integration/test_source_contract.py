@@ -57,7 +57,13 @@ def test_positions_are_committed_only_for_what_kafka_has(declared_topics):
         INGEST_CEN.full_name(settings.topic_prefix),
         DEAD_LETTERS.full_name(settings.topic_prefix),
     )
-    generated = [r for r in TrafficGenerator(seed=5).take(600) if r.event is not None][:230]
+    made = [r for r in TrafficGenerator(seed=5).take(3000) if r.event is not None]
+    # 230 records, a few of them with invalid values among the others (where the generator
+    # happens to put them does not matter here).
+    bad = [r for r in made if r.label is Label.INVALID_VALUES][:3]
+    generated = [r for r in made if r.label is not Label.INVALID_VALUES][: 230 - len(bad)]
+    for at, record in zip((20, 100, 180), bad, strict=False):
+        generated.insert(at, record)
     records = [
         SourceRecord(original=r.value, place="list:batch", line=n, event=r.event)
         for n, r in enumerate(generated, 1)
