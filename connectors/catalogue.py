@@ -38,6 +38,7 @@ __all__ = [
     "kind_named",
     "positions_reader_group",
     "processes",
+    "read_receipts_group",
     "sink_group",
     "sink_name",
 ]
@@ -104,6 +105,11 @@ def sink_name(partner: Partner) -> str:
 def sink_group(settings: Settings, sink: str) -> str:
     """The consumer group a sink delivers under (its committed offsets are its progress)."""
     return f"{settings.client_id}-{sink}"
+
+
+def read_receipts_group(settings: Settings) -> str:
+    """The group the read receipts commit how far they have receipted in."""
+    return f"{settings.client_id}-read-receipts"
 
 
 def positions_reader_group(settings: Settings, connector: str) -> str:
@@ -196,6 +202,28 @@ def _http_sinks(settings: Settings, policy: RoutingPolicy) -> list[Process]:
     ]
 
 
+def _read_receipts(settings: Settings, policy: RoutingPolicy) -> list[Process]:
+    readers = [p for p in policy.partners if p.reads_kafka]
+    if not readers:
+        return []
+    return [
+        Process(
+            name="read-receipts",
+            part="connector",
+            summary="Receipts for the partners that read Kafka themselves: what their groups "
+            "committed.",
+            command=("connector", "run", "read-receipts"),
+            principal="liaison-read-receipts",
+            job="liaison-connector",
+            reads=tuple(settings.topic_prefix + p.topic for p in readers),
+            writes=(RECEIPTS.full_name(settings.topic_prefix),),
+            reader_groups=(read_receipts_group(settings),),
+            describes_group_prefixes=tuple(p.group_prefix for p in readers),
+            singleton=True,  # a second would only write the same receipts again
+        )
+    ]
+
+
 KINDS = (
     ConnectorKind("cen-source", "connectors.cen.source:run", _cen_source),
     ConnectorKind(
@@ -213,6 +241,7 @@ KINDS = (
     ),
     ConnectorKind("cen-sink", "connectors.cen.sink:run", _cen_sinks),
     ConnectorKind("http-sink", "connectors.http_sink:run", _http_sinks, takes_partner=True),
+    ConnectorKind("read-receipts", "connectors.read_receipts:run", _read_receipts),
 )
 
 

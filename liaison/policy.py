@@ -114,6 +114,21 @@ class Partner(BaseModel):
             raise ValueError("subject_categories given but personal_data is false")
         return self
 
+    @property
+    def kafka_user(self) -> str:
+        """The Kafka user of a partner that reads its topic from Kafka itself."""
+        return "partner-" + self.topic.removeprefix("partner.")
+
+    @property
+    def group_prefix(self) -> str:
+        """What the names of such a partner's consumer groups start with."""
+        return self.kafka_user + "."
+
+    @property
+    def reads_kafka(self) -> bool:
+        """True for a partner that reads its topic itself (no sink delivers it)."""
+        return self.endpoint is None
+
     def covers_area(self, area: CommodityArea) -> bool:
         return ANY in self.areas or area in self.areas
 

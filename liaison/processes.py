@@ -50,6 +50,7 @@ class Process:
     writes: tuple[str, ...] = ()
     reader_groups: tuple[str, ...] = ()  # groups it reads under without committing
     describes_groups: tuple[str, ...] = ()  # groups it only inspects
+    describes_group_prefixes: tuple[str, ...] = ()  # groups by prefix it only inspects
     port_setting: str | None = None  # the setting holding the port it serves HTTP on
     directories: tuple[str, ...] = ()  # settings naming directories it shares with others
     secrets: tuple[str, ...] = ()  # secret settings it needs

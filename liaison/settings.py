@@ -108,6 +108,8 @@ class Settings(BaseModel):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # The lag exporter: how often it reads committed offsets and watermarks.
     lag_interval_s: float = Field(default=10.0, gt=0)
+    # Read receipts: how often the partners' own groups' commits are looked at.
+    receipt_interval_s: float = Field(default=10.0, gt=0)
 
     # Embedded broker (local stack and tests).
     state_dir: Path = Field(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from faust.types import EventT, StreamT, TableT
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DELIVERY_AUDIT
 from liaison.errors import BadEventError
-from liaison.identity import record_key
+from liaison.identity import delivery_headers, record_key
 from liaison.kafka.topics import (
     AUDIT,
     INGEST_TOPICS,
@@ -622,7 +622,10 @@ class Stages:
         async def deliver() -> list[Awaitable[Any]]:
             return [
                 await self.io.send(
-                    self.partner_topics[d.partner.id], key, form, item.message.headers
+                    self.partner_topics[d.partner.id],
+                    key,
+                    form,
+                    _with_delivery_headers(item.message.headers, d.event),
                 )
                 for d, form in zip(decision.deliveries, forms, strict=True)
             ]
@@ -640,6 +643,14 @@ class Stages:
             self._count("route", started, "delivered")
 
         return count
+
+
+def _with_delivery_headers(headers: Any, event: Event) -> list[tuple[str, bytes]]:
+    """The input's headers (tracing) and the ones naming the delivered event."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    named = delivery_headers(event)
+    names = {name for name, _ in named}
+    return [*(pair for pair in pairs if pair[0] not in names), *named]
 
 
 def _versions_expired(value: bytes, horizon: datetime) -> bool:

@@ -58,6 +58,7 @@ class Principal:
     write: tuple[str, ...] = ()  # topics it produces to
     groups: tuple[str, ...] = ()  # consumer groups it joins (Read)
     group_describe: tuple[str, ...] = ()  # groups it only inspects
+    group_describe_prefixes: tuple[str, ...] = ()  # groups by prefix it only inspects
     prefixed: tuple[str, ...] = ()  # topic prefixes it reads (a partner's own topics)
     group_prefixes: tuple[str, ...] = ()  # group prefixes it may use (a partner's groups)
     quotas: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_QUOTAS))
@@ -72,6 +73,7 @@ def _principal(process: CatalogueProcess) -> Principal:
         write=process.writes,
         groups=(*((process.group,) if process.group else ()), *process.reader_groups),
         group_describe=process.describes_groups,
+        group_describe_prefixes=process.describes_group_prefixes,
     )
 
 
@@ -90,7 +92,7 @@ def principals(policy: RoutingPolicy) -> list[Principal]:
                     f"{partner.name}: reads its own deliveries and nothing else.",
                     "tls",
                     prefixed=(TOPIC_PREFIX + partner.topic,),
-                    group_prefixes=(f"{user}.",),
+                    group_prefixes=(partner.group_prefix,),
                     quotas=dict(PARTNER_QUOTAS),
                 )
             )
@@ -125,6 +127,7 @@ def _user(principal: Principal) -> dict[str, Any]:
         ("topic", principal.prefixed, ["Read", "Describe"], "prefix"),
         ("group", principal.groups, ["Read", "Describe"], "literal"),
         ("group", principal.group_describe, ["Describe"], "literal"),
+        ("group", principal.group_describe_prefixes, ["Describe"], "prefix"),
         ("group", principal.group_prefixes, ["Read", "Describe"], "prefix"),
     )
     acls = [

@@ -34,4 +34,4 @@ def deployment_settings() -> Settings:
 
 def partner_user(partner: Partner) -> str:
     """The Kafka user of a partner that reads its deliveries from Kafka itself."""
-    return "partner-" + partner.topic.removeprefix("partner.")
+    return partner.kafka_user
