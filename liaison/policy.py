@@ -39,6 +39,8 @@ __all__ = [
     "Sender",
     "declared_topics",
     "load_policy",
+    "parse_policy",
+    "policy_digest",
     "policy_of",
     "policy_path",
 ]
@@ -172,6 +174,7 @@ class RoutingPolicy(BaseModel):
     # How many days before a record's review_date its owner is reminded to review it.
     review_notice_days: int = Field(default=30, gt=0)
     _digest: str = PrivateAttr(default="")
+    _source: bytes = PrivateAttr(default=b"")
 
     def max_retention(self, kind: PayloadKind) -> timedelta:
         """How long a record of ``kind`` without a retention date of its own is held."""
@@ -182,6 +185,11 @@ class RoutingPolicy(BaseModel):
         """``sha256:<hex>`` of the policy file this was loaded from: which policy decided
         (every audit record names it); empty for a policy built in code."""
         return self._digest
+
+    @property
+    def source(self) -> bytes:
+        """The policy file's bytes, as they were loaded; empty for a policy built in code."""
+        return self._source
 
     @model_validator(mode="after")
     def _unique(self) -> RoutingPolicy:
@@ -216,13 +224,19 @@ def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
     """The policy in ``path``, or a ConfigurationError naming every problem."""
     try:
         raw = path.read_bytes()
-        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(f"routing policy {path} does not exist") from None
+    return parse_policy(raw, str(path))
+
+
+def parse_policy(raw: bytes, origin: str) -> RoutingPolicy:
+    """The policy whose file content is ``raw`` (``origin`` names it in errors)."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigurationError(f"routing policy {path} is not UTF-8 text") from None
+        raise ConfigurationError(f"routing policy {origin} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"routing policy {path} is not valid TOML: {exc}") from None
+        raise ConfigurationError(f"routing policy {origin} is not valid TOML: {exc}") from None
     try:
         policy = RoutingPolicy.model_validate(data)
     except ValidationError as exc:
@@ -235,10 +249,16 @@ def load_policy(path: Path = DEFAULT_POLICY) -> RoutingPolicy:
                 location = [f"partner {partner_id}", *location[2:]]
             problems.append(f"{'.'.join(map(str, location)) or 'policy'}: {error['msg']}")
         raise ConfigurationError(
-            f"routing policy {path} is refused:\n  " + "\n  ".join(problems)
+            f"routing policy {origin} is refused:\n  " + "\n  ".join(problems)
         ) from None
-    policy._digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    policy._digest = policy_digest(raw)
+    policy._source = raw
     return policy
+
+
+def policy_digest(raw: bytes) -> str:
+    """How audit records name the policy file ``raw``: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def declared_topics(policy: RoutingPolicy) -> tuple[TopicSpec, ...]:

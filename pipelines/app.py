@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from liaison.kafka.client import resolve_bootstrap
 from liaison.metrics import PipelineMetrics
-from liaison.policy import policy_of
+from liaison.policy import RoutingPolicy, policy_of
 from liaison.settings import Settings
 from pipelines.stages import register_stages
 
@@ -19,7 +19,10 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    settings: Settings, bootstrap: str | None = None, registry: CollectorRegistry | None = None
+    settings: Settings,
+    bootstrap: str | None = None,
+    registry: CollectorRegistry | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> faust.App:
     """A Faust app wired to the declared topics, with every stage registered.
 
@@ -55,7 +58,7 @@ def create_app(
     register_stages(
         app,
         settings,
-        policy_of(settings),
+        policy if policy is not None else policy_of(settings),
         PipelineMetrics.create(registry),
     )
     return app

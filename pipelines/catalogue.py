@@ -12,6 +12,7 @@ from liaison.kafka.topics import (
     PIPELINE_OUTCOMES,
     PIPELINE_VERSIONED,
     PIPELINE_WATCH,
+    POLICY_VERSIONS,
     STATE_TOPICS,
 )
 from liaison.policy import RoutingPolicy
@@ -45,6 +46,7 @@ def processes(settings: Settings, policy: RoutingPolicy) -> list[Process]:
                 *changelogs,
                 PIPELINE_OUTCOMES.full_name(prefix),
                 AUDIT.full_name(prefix),
+                POLICY_VERSIONS.full_name(prefix),
                 DEAD_LETTERS.full_name(prefix),
                 *(prefix + p.topic for p in policy.partners),
             ),

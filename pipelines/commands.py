@@ -37,7 +37,7 @@ def route() -> None:
 
 
 @route.command("explain")
-@click.argument("source", type=click.File("r"))
+@click.argument("source", type=click.File("r"), required=False)
 @click.option(
     "--line",
     "line_number",
@@ -52,9 +52,37 @@ def route() -> None:
     metavar="PARTNER",
     help="A partner that received an earlier version (repeatable).",
 )
+@click.option(
+    "--past",
+    "past",
+    metavar="SYSTEM:RECORD_ID",
+    help="Explain the audited deliveries of this record, under the policy that decided each.",
+)
+@click.option("--version", "version", type=int, help="With --past: only this version.")
+@click.option("--partner", "partner", help="With --past: only deliveries to this partner.")
 @reported
-def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -> None:
-    """Who gets one event, in which form, by which rule; and who does not, and why."""
+def route_explain(  # noqa: PLR0917 - click passes each option by position
+    source: IO[str] | None,
+    line_number: int,
+    earlier: tuple[str, ...],
+    past: str | None,
+    version: int | None,
+    partner: str | None,
+) -> None:
+    """Who gets one event, in which form, by which rule; and who does not, and why.
+
+    With SOURCE, an event of a file is decided under today's policy. With --past, the
+    deliveries the audit topic holds for a record are explained under the policy (kept on
+    the policies topic) that made each one."""
+    if past is not None:
+        if source is not None:
+            raise click.UsageError("give a SOURCE file or --past, not both")
+        _explain_past(past, version, partner)
+        return
+    if source is None:
+        raise click.UsageError("give a SOURCE file, or --past SYSTEM:RECORD_ID")
+    if version is not None or partner is not None:
+        raise click.UsageError("--version and --partner go with --past")
     from pipelines.route.decide import route_decision  # noqa: PLC0415 - only this command
 
     policy = policy_of(current_settings())
@@ -80,6 +108,20 @@ def route_explain(source: IO[str], line_number: int, earlier: tuple[str, ...]) -
         )
     for refusal in decision.refusals:
         click.echo(f"  refused  {refusal.partner_id:12} {refusal.reason}")
+
+
+def _explain_past(record: str, version: int | None, partner: str | None) -> None:
+    from pipelines.explain import explain_past  # noqa: PLC0415 - only this command
+
+    settings = current_settings()
+    try:
+        lines = explain_past(
+            settings, record, version=version, partner=partner, today=policy_of(settings)
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--past") from None
+    for text in lines:
+        click.echo(text)
 
 
 @click.group()

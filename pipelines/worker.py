@@ -7,8 +7,10 @@ from prometheus_client import CollectorRegistry
 
 from liaison.health import Health
 from liaison.metrics import serve
+from liaison.policy import policy_of
 from liaison.settings import Settings
 from pipelines.app import create_app
+from pipelines.route.versions import publish_policy
 
 __all__ = ["readiness", "run_worker"]
 
@@ -36,7 +38,10 @@ def run_worker(settings: Settings, bootstrap: str | None = None) -> None:
     its metrics (Liaison's and Faust's own sensor) on ``/metrics`` and its probes on
     ``/healthz`` and ``/readyz``."""
     registry = CollectorRegistry()
-    app = create_app(settings, bootstrap, registry=registry)
+    policy = policy_of(settings)
+    # The policy is on the record before it decides anything (see pipelines.route.versions).
+    publish_policy(settings, policy, bootstrap)
+    app = create_app(settings, bootstrap, registry=registry, policy=policy)
     health = Health()
 
     async def beat() -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "PIPELINE_TOPICS",
     "PIPELINE_VERSIONED",
     "PIPELINE_WATCH",
+    "POLICY_VERSIONS",
     "RECEIPTS",
     "STATE_FINGERPRINTS",
     "STATE_RECIPIENTS",
@@ -181,6 +182,21 @@ RECEIPTS = TopicSpec(
 )
 
 
+POLICY_VERSIONS = TopicSpec(
+    "audit.policies",
+    1,
+    "Every routing policy a worker decided under, keyed by its digest (the audit records' "
+    "policy_digest), so a past decision can be explained under the policy that made it.",
+    config=_frozen(
+        {
+            "cleanup.policy": "compact",
+            "min.insync.replicas": "2",
+            "max.message.bytes": str(_MAX_MESSAGE_BYTES),
+        }
+    ),
+)
+
+
 def _state(name: str, description: str) -> TopicSpec:
     """A stage's state changelog: compacted, so a restarted worker rebuilds its tables."""
     return TopicSpec(
@@ -233,6 +249,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     *STATE_TOPICS,
     DEAD_LETTERS,
     AUDIT,
+    POLICY_VERSIONS,
     RECEIPTS,
 )
 

@@ -1,7 +1,8 @@
 """Lawful disclosure on the running worker, read back as raw bytes from every partner topic:
-a tightening correction and a plain amendment reach earlier recipients in full only where
-they may still have the record, as a content-free notice otherwise; a restricted seizure
-matched by an open alert makes a hit that only partners allowed both records receive."""
+corrections and amendments reach earlier recipients in full only where they may still have
+the record, as a content-free notice otherwise; a hit goes only to partners allowed both
+records; an amendment from another sender and a record past retention reach nobody; every
+disclosure is audited and receipted, and explained under the policy that decided it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from confluent_kafka import Consumer
 
+from connectors.read_receipts import ReadReceipts
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
 from liaison.identity import event_id_for, record_key
@@ -22,6 +25,7 @@ from liaison.model.common import (
     Event,
     HandlingConditions,
     Operation,
+    Person,
     SienaHandlingCode,
     SourceSystem,
     TlpLevel,
@@ -106,8 +110,8 @@ def _versions_of(out: Output, record_id: str) -> dict[str, list[Event]]:
     }
 
 
-def _open_alert(base: Event, record_id: str, ingest_time) -> Event:
-    """An open (H0, TLP:GREEN) German alert on the IMO number of the sample seizure."""
+def _open_alert(base: Event, record_id: str, ingest_time, imo: str = "9321483") -> Event:
+    """An open (H0, TLP:GREEN) German alert on an IMO number (the sample seizure's)."""
     return dataclasses.replace(
         base,
         envelope=dataclasses.replace(
@@ -130,178 +134,279 @@ def _open_alert(base: Event, record_id: str, ingest_time) -> Event:
             alert_reference=f"{record_id}-REF",
             issuing_country="DE",
             issuing_agency="DE police",
-            items=(WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier="9321483"),),
+            items=(WatchedItem(kind=IdentifierKind.IMO_NUMBER, identifier=imo),),
         ),
     )
 
 
-def test_a_tightening_correction_and_an_amendment_disclose_nothing_to_the_no_longer_entitled(
-    declared_topics, pipeline
-):
+TIGHT, WIDE, CARRIED, MATCHED, LATE = (
+    "NL-NCEN-2026-004711",
+    "NL-NCEN-2026-WIDE-1",
+    "NL-NCEN-2026-DOC-1",
+    "NL-NCEN-2026-HIT-1",
+    "NL-NCEN-2026-LATE-0",
+)
+OWNER, FOREIGN = "NL-NCEN-GATEWAY", "DE-CUSTOMS-GATEWAY"
+OTHER_IMO = "9074729"  # a valid IMO number of a vessel only the restricted seizure names
+
+
+def _story() -> tuple[list[Event], list[Event], Person]:
+    """The inputs of the whole story: what comes first, what follows once partners hold
+    the first, and the suspect of the stolen passport."""
+    seizure = dataclasses.replace(
+        realistic_seizure(),
+        envelope=dataclasses.replace(realistic_seizure().envelope, submitted_by=OWNER),
+    )
+    assert isinstance(seizure.payload, Seizure)
+    (suspect,) = seizure.payload.persons
+    tight = _version(seizure, 1, Operation.UPSERT, OPEN, 0)
+    wide = _renamed(_version(seizure, 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0), WIDE)
+    carrying = dataclasses.replace(
+        suspect, document_type=DocumentType.PASSPORT, document_number="P 1234567"
+    )
+    carried = dataclasses.replace(
+        _renamed(tight, CARRIED), payload=dataclasses.replace(seizure.payload, persons=(carrying,))
+    )
+    matched = dataclasses.replace(
+        _renamed(_version(seizure, 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0), MATCHED),
+        payload=dataclasses.replace(
+            seizure.payload,
+            conveyance=Conveyance(imo_number=OTHER_IMO),
+            persons=(),
+            organisations=(),
+        ),
+    )
+    matched = _renamed(matched, MATCHED, data_subject_categories=())
+    t0 = seizure.envelope.ingest_time
+    open_alert = _open_alert(seizure, "DE-ALERT-77", t0 + timedelta(hours=2), imo=OTHER_IMO)
+    sltd = _open_alert(seizure, "DE-SLTD-5", t0 + timedelta(hours=2))
+    assert isinstance(sltd.payload, PoliceAlert)
+    sltd = dataclasses.replace(
+        sltd,
+        payload=dataclasses.replace(
+            sltd.payload,
+            alert_type=AlertType.TRAVEL_DOCUMENT,
+            items=(WatchedItem(kind=IdentifierKind.TRAVEL_DOCUMENT, identifier="P1234567"),),
+        ),
+    )
+    foreign = _version(seizure, 4, Operation.CORRECTION, OPEN, 3)
+    expired = dataclasses.replace(OPEN, retention_until=(t0 - timedelta(days=1)).date())
+    then = [
+        _version(seizure, 2, Operation.CORRECTION, FOR_EUROPOL_ONLY, 1),  # tightening
+        _version(seizure, 3, Operation.UPSERT, FOR_EUROPOL_ONLY, 2),  # plain amendment
+        _renamed(foreign, TIGHT, submitted_by=FOREIGN),  # not the owner's to amend
+        _renamed(_version(wide, 2, Operation.CORRECTION, OPEN, 1), WIDE),  # widening
+        open_alert,
+        sltd,
+        _renamed(tight, LATE, handling=expired),  # came in after its retention ended
+    ]
+    return [tight, wide, carried, matched], then, suspect
+
+
+def _hits(o: Output, kind: IdentifierKind) -> dict[str, list[Event]]:
+    """The hits on identifiers of ``kind`` each partner received."""
+    found: dict[str, list[Event]] = {}
+    for partner, events in o.deliveries.items():
+        for e in events:
+            if isinstance(e.payload, WatchlistHit) and e.payload.matched_kind is kind:
+                found.setdefault(partner, []).append(e)
+    return found
+
+
+def test_the_whole_disclosure_story_on_the_running_worker(declared_topics, pipeline):
+    """Tightening and widening corrections, a plain amendment, a foreign sender's amendment,
+    a restricted seizure matched by an open alert, a stolen passport matched, a record past
+    its retention: asserted on every partner topic's bytes, the audit and the outcomes; then
+    a partner that reads Kafka itself is receipted, and the trail and the explanation of a
+    past delivery are read as an auditor would."""
     settings = declared_topics
-    seizure = realistic_seizure()
-    first = _version(seizure, 1, Operation.UPSERT, OPEN, 0)
-    record_id = first.envelope.source_record_id
-    send(settings, [_record(first, Label.SEIZURE)])
-    out = collect(settings, "disclose-1", lambda o: bool(_versions_of(o, record_id)))
-    earlier = set(_versions_of(out, record_id))
+    first, then, suspect = _story()
+    send(settings, [_record(e, Label.SEIZURE) for e in first])
+    out = collect(settings, "story-1", lambda o: all(_versions_of(o, r) for r in (TIGHT, WIDE)))
+    earlier = set(_versions_of(out, TIGHT))
     assert {"EUROPOL", "WCO-CEN", "INTERPOL"} <= earlier  # H1/AMBER drugs: widely shared
+    assert set(_versions_of(out, WIDE)) == {"EUROPOL"}  # H2 for Europol only
+    assert set(_versions_of(out, MATCHED)) == {"EUROPOL"}
 
-    # Corrected to H2 for Europol only, then amended (a plain UPSERT) under the same terms.
-    correction = _version(seizure, 2, Operation.CORRECTION, FOR_EUROPOL_ONLY, 1)
-    amendment = _version(seizure, 3, Operation.UPSERT, FOR_EUROPOL_ONLY, 2)
-    send(settings, [_record(correction, Label.AMENDMENT), _record(amendment, Label.AMENDMENT)])
+    labels = [Label.AMENDMENT] * 4 + [Label.ALERT] * 2 + [Label.SEIZURE]
+    send(settings, [_record(e, label) for e, label in zip(then, labels, strict=True)])
 
-    def both_told(o: Output) -> bool:
-        got = _versions_of(o, record_id)
-        return all({e.envelope.version for e in got.get(p, [])} >= {2, 3} for p in earlier)
+    def done(o: Output) -> bool:
+        tight = _versions_of(o, TIGHT)
+        return (
+            all({e.envelope.version for e in tight.get(p, [])} >= {2, 3} for p in earlier)
+            and len(_versions_of(o, WIDE)) > 2
+            and bool(_hits(o, IdentifierKind.IMO_NUMBER))
+            and bool(_hits(o, IdentifierKind.TRAVEL_DOCUMENT))
+            and {d["outcome"] for d in o.dropped.values()} >= {"not-owner", "no-recipient"}
+        )
 
-    out = collect(settings, "disclose-2", both_told)
-    got = _versions_of(out, record_id)
-    assert set(got) == earlier  # nobody new hears of it; every earlier recipient does
+    out = collect(settings, "story-2", done)
+    raw = _raw(settings, "story-raw")
+    decoded = {p: [from_avro(Event, CODEC.decode(v)) for v in values] for p, values in raw.items()}
+    _tightened(out, raw, decoded, earlier)
+    _widened(out)
+    _matched(out, raw, decoded, suspect)
+    _refused_at_the_door_of_the_pipeline(out, decoded)
+    sent = {(p, hashlib.sha256(v).hexdigest()) for p, values in raw.items() for v in values}
+    for audit in out.audits:  # each names the policy and the hash of the very bytes sent
+        assert audit["policy_digest"] == POLICY.digest
+        assert (audit["partner_id"], audit["content_sha256"]) in sent
+        if audit["source_system"] == "NCEN":
+            assert audit["submitted_by"] == OWNER
+    _receipted_and_explained(settings, earlier)
+
+
+def _tightened(out: Output, raw, decoded, earlier: set[str]) -> None:
+    """Corrected to H2 for Europol only, then amended: in full to Europol, as a content-free
+    notice to every other earlier recipient; nobody new hears of it."""
+    seizure = realistic_seizure()
+    got = _versions_of(out, TIGHT)
+    assert set(got) == earlier
     for partner, events in got.items():
         for event in (e for e in events if e.envelope.version in (2, 3)):
             if partner == "EUROPOL":
-                assert event.payload == seizure.payload  # the named recipient: in full
+                assert event.payload == seizure.payload
                 assert event.envelope.handling == FOR_EUROPOL_ONLY
             else:
                 assert isinstance(event.payload, RestrictionNotice), partner
                 assert event.payload.action is NoticeAction.RESTRICT
                 assert event.envelope.handling.handling_code is SienaHandlingCode.H0
-
-    # The raw bytes at every partner but Europol hold nothing of the corrected versions.
     secret = seizure.payload.concealment.encode()  # type: ignore[union-attr]
-    raw = _raw(settings, "disclose-raw")
     for partner, values in raw.items():
-        versions = [from_avro(Event, CODEC.decode(v)) for v in values]
-        for value, event in zip(values, versions, strict=True):
-            if event.envelope.source_record_id == record_id and event.envelope.version > 1:
+        for value, event in zip(values, decoded[partner], strict=True):
+            if event.envelope.source_record_id == TIGHT and event.envelope.version > 1:
                 assert (secret in value) == (partner == "EUROPOL"), partner
-    audits = [
-        a for a in out.audits if a["source_record_id"] == record_id and a["event_version"] > 1
-    ]
+    audits = [a for a in out.audits if a["source_record_id"] == TIGHT and a["event_version"] > 1]
     notices = {a["partner_id"] for a in audits if a["rule_id"].endswith("/restriction-notice")}
     assert notices == earlier - {"EUROPOL"}
-    # Each audit names the policy that decided and the hash of the very bytes delivered.
-    sent = {(p, hashlib.sha256(v).hexdigest()) for p, values in raw.items() for v in values}
-    for audit in (a for a in out.audits if a["source_record_id"] == record_id):
-        assert audit["policy_digest"] == POLICY.digest
-        assert (audit["partner_id"], audit["content_sha256"]) in sent
-    # The refusals are on the record though Europol received the correction.
-    (refused,) = [
-        o for o in out.refused if o["source_record_id"] == record_id and o["version"] == 2
-    ]
+    (refused,) = [o for o in out.refused if o["source_record_id"] == TIGHT and o["version"] == 2]
     assert refused["stage"] == "route"
     for partner in earlier - {"EUROPOL"}:
         assert f"{partner}: " in refused["reason"]
     assert "restriction notice" in refused["reason"]
 
-    # The auditor's question, answered from the topics: who got what of this record, when.
-    shown = run_liaison("audit", "trail", f"NCEN:{record_id}", env=liaison_env(settings))
-    assert shown.returncode == 0, shown.stderr
-    print(shown.stdout)  # the README shows this output
-    lines = shown.stdout.splitlines()
-    assert lines[0] == f"NCEN:{record_id}"
-    assert [line.split()[1] for line in lines if line.startswith("  version ")] == ["1", "2", "3"]
-    for number in (2, 3):
-        block = _block(lines, number)
-        assert any("EUROPOL" in line and " in full " in line for line in block)
-        for partner in earlier - {"EUROPOL"}:
-            assert any(partner in line and " notice " in line for line in block), partner
-            assert any(line.split()[:2] == ["refused", partner] for line in block), partner
-    assert POLICY.digest[:19] in shown.stdout
 
-
-def test_a_restricted_seizure_matched_by_an_open_alert_makes_a_hit_only_europol_receives(
-    declared_topics, pipeline
-):
-    settings = declared_topics
-    seizure = _version(realistic_seizure(), 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0)
-    alert = _open_alert(realistic_seizure(), "DE-ALERT-77", None)
-    send(settings, [_record(seizure, Label.SEIZURE)])
-    send(settings, [_record(alert, Label.ALERT)])
-
-    def hits(o: Output) -> dict[str, list[Event]]:
-        return {
-            partner: [e for e in events if isinstance(e.payload, WatchlistHit)]
-            for partner, events in o.deliveries.items()
-            if any(isinstance(e.payload, WatchlistHit) for e in events)
-        }
-
-    out = collect(settings, "disclose-hit", lambda o: bool(hits(o)))
-    made = hits(out)
-    assert set(made) == {"EUROPOL"}  # the open alert alone would have gone to DE-BKA too
-    (hit,) = made["EUROPOL"]
-    assert hit.envelope.handling.handling_code is SienaHandlingCode.H2
-    assert hit.envelope.handling.releasable_to == ("EUROPOL",)
-
-
-def test_a_widening_correction_reaches_the_newly_entitled_and_a_stolen_document_is_matched(
-    declared_topics, pipeline
-):
-    settings = declared_topics
-    base = _version(realistic_seizure(), 1, Operation.UPSERT, FOR_EUROPOL_ONLY, 0)
-    narrow = _renamed(base, "NL-NCEN-2026-WIDE-1")
-    # A suspect carrying a passport that an SLTD alert reports stolen.
-    assert isinstance(base.payload, Seizure)
-    (suspect,) = base.payload.persons
-    carrying = dataclasses.replace(
-        suspect, document_type=DocumentType.PASSPORT, document_number="P 1234567"
-    )
-    carried = dataclasses.replace(
-        _renamed(_version(base, 1, Operation.UPSERT, OPEN, 0), "NL-NCEN-2026-DOC-1"),
-        payload=dataclasses.replace(base.payload, persons=(carrying,)),
-    )
-    alert = _open_alert(base, "DE-SLTD-5", base.envelope.ingest_time + timedelta(hours=2))
-    assert isinstance(alert.payload, PoliceAlert)
-    alert = dataclasses.replace(
-        alert,
-        payload=dataclasses.replace(
-            alert.payload,
-            alert_type=AlertType.TRAVEL_DOCUMENT,
-            items=(WatchedItem(kind=IdentifierKind.TRAVEL_DOCUMENT, identifier="P1234567"),),
-        ),
-    )
-    send(settings, [_record(narrow, Label.SEIZURE), _record(carried, Label.SEIZURE)])
-    out = collect(settings, "widen-1", lambda o: bool(_versions_of(o, "NL-NCEN-2026-WIDE-1")))
-    assert set(_versions_of(out, "NL-NCEN-2026-WIDE-1")) == {"EUROPOL"}
-
-    # Corrected to open terms: the newly entitled get it in full, Europol the new version.
-    widened = _renamed(_version(base, 2, Operation.CORRECTION, OPEN, 1), "NL-NCEN-2026-WIDE-1")
-    send(settings, [_record(widened, Label.AMENDMENT), _record(alert, Label.ALERT)])
-
-    def hits(o: Output) -> list[tuple[str, Event]]:
-        return [
-            (partner, e)
-            for partner, events in o.deliveries.items()
-            for e in events
-            if isinstance(e.payload, WatchlistHit)
-        ]
-
-    def done(o: Output) -> bool:
-        got = _versions_of(o, "NL-NCEN-2026-WIDE-1")
-        return len(got) > 2 and bool(hits(o))
-
-    out = collect(settings, "widen-2", done)
-    got = _versions_of(out, "NL-NCEN-2026-WIDE-1")
+def _widened(out: Output) -> None:
+    """Corrected to open terms: the newly entitled get it in full, Europol the new version."""
+    got = _versions_of(out, WIDE)
     assert {"EUROPOL", "INTERPOL", "WCO-CEN"} <= set(got)
     for partner, events in got.items():
         second = [e for e in events if e.envelope.version == 2]
         assert len(second) == 1, partner
         assert isinstance(second[0].payload, Seizure), partner  # in full, never a notice
         assert second[0].envelope.handling == OPEN
-    # The stolen passport matched the suspect carrying it; the hit holds no document number.
-    found = hits(out)
-    assert found
-    for _, hit in found:
-        assert isinstance(hit.payload, WatchlistHit)
-        assert hit.payload.matched_kind is IdentifierKind.TRAVEL_DOCUMENT
-        assert hit.envelope.data_subject_categories == (suspect.category,)
-    for partner, values in _raw(settings, "widen-raw").items():
-        for value in values:
-            event = from_avro(Event, CODEC.decode(value))
+
+
+def _matched(out: Output, raw, decoded, suspect) -> None:
+    # The open alert on the vessel of an H2 seizure for Europol only: a hit for Europol
+    # alone (the open alert by itself would also have reached DE-BKA), under H2.
+    vessel = _hits(out, IdentifierKind.IMO_NUMBER)
+    assert set(vessel) == {"EUROPOL"}
+    (hit,) = vessel["EUROPOL"]
+    assert hit.envelope.handling.handling_code is SienaHandlingCode.H2
+    assert hit.envelope.handling.releasable_to == ("EUROPOL",)
+    # The stolen passport matched the suspect carrying it; no hit holds its number.
+    passport = _hits(out, IdentifierKind.TRAVEL_DOCUMENT)
+    assert passport
+    for events in passport.values():
+        for found in events:
+            assert found.envelope.data_subject_categories == (suspect.category,)
+    for partner, values in raw.items():
+        for value, event in zip(values, decoded[partner], strict=True):
             if isinstance(event.payload, WatchlistHit):
                 assert b"1234567" not in value, partner
+                assert event.payload.matched_kind is not IdentifierKind.IMO_NUMBER or (
+                    partner == "EUROPOL"
+                )
+
+
+def _refused_at_the_door_of_the_pipeline(out: Output, decoded) -> None:
+    # The foreign sender's version 4 reached nobody; the late record neither.
+    for events in decoded.values():
+        for event in events:
+            assert (event.envelope.source_record_id, event.envelope.version) != (TIGHT, 4)
+            assert event.envelope.source_record_id != LATE
+    (refusal,) = [o for o in out.dropped.values() if o["outcome"] == "not-owner"]
+    assert (refusal["source_record_id"], refusal["version"]) == (TIGHT, 4)
+    (late,) = [d for d in out.dropped.values() if d["source_record_id"] == LATE]
+    assert late["outcome"] == "no-recipient"
+    assert "past its retention date" in late["reason"]
+    assert not [a for a in out.audits if a["source_record_id"] == LATE]
+
+
+def _receipted_and_explained(settings, earlier: set[str]) -> None:
+    """Europol reads its topic itself and commits: receipts follow. Then the auditor's
+    questions, answered from the topics: who got what of this record, when, and why."""
+    europol = settings.topic_prefix + POLICY.partner("EUROPOL").topic
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": "partner-europol.analysis",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    reader.subscribe([europol])
+    read, quiet = 0, 0
+    while quiet < 6:
+        batch = reader.consume(500, timeout=0.5)
+        quiet = 0 if batch else quiet + 1
+        read += len(batch)
+        if batch:
+            reader.commit(asynchronous=False)
+    reader.close()
+    receipts = ReadReceipts(settings, POLICY.partners)
+    try:
+        assert receipts.pass_once() == read > 0
+    finally:
+        receipts.close()
+
+    env = liaison_env(settings)
+    shown = run_liaison("audit", "trail", f"NCEN:{TIGHT}", env=env)
+    assert shown.returncode == 0, shown.stderr
+    print(shown.stdout)  # the README shows this output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"NCEN:{TIGHT}"
+    assert [line.split()[1] for line in lines if line.startswith("  version ")] == [
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    for number in (2, 3):
+        block = _block(lines, number)
+        assert any("EUROPOL" in line and " in full " in line for line in block)
+        assert any(
+            "EUROPOL" in line and "receipt  DELIVERED by group:partner-europol.analysis" in line
+            for line in block
+        )
+        for partner in earlier - {"EUROPOL"}:
+            assert any(partner in line and " notice " in line for line in block), partner
+            assert any(line.split()[:2] == ["refused", partner] for line in block), partner
+    (foreign,) = _block(lines, 4)
+    assert foreign.split()[0] == "not-owner:"
+    assert POLICY.digest[:19] in shown.stdout
+
+    explained = run_liaison(
+        "route",
+        "explain",
+        "--past",
+        f"NCEN:{TIGHT}",
+        "--version",
+        "2",
+        "--partner",
+        "WCO-CEN",
+        env=env,
+    )
+    assert explained.returncode == 0, explained.stderr
+    print(explained.stdout)  # the README shows this output
+    text = explained.stdout
+    assert "rule WCO-CEN/restriction-notice: WCO-CEN received an earlier version" in text
+    assert f"policy {POLICY.digest} (version {POLICY.version}, today's policy)" in text
+    wco = POLICY.partner("WCO-CEN")
+    codes = ", ".join(sorted(c.value for c in wco.handling_codes))
+    assert f"handling codes {codes};" in text  # H2 is not among them: hence the notice
 
 
 def _renamed(event: Event, record_id: str, **envelope) -> Event:

@@ -4,6 +4,7 @@ what its own groups committed, once, and for nothing else."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -26,10 +27,10 @@ def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> 
     consumer.close()
 
 
-def _receipts(settings) -> list[dict]:
+def _receipts(settings) -> list[dict[str, Any]]:
     codec = AvroCodec(DELIVERY_RECEIPT)
     topic = RECEIPTS.full_name(settings.topic_prefix)
-    return [codec.decode(m.value()) for m in read_to_end(settings, [topic], idle_s=10)]
+    return [codec.decode(m.value() or b"") for m in read_to_end(settings, [topic], idle_s=10)]
 
 
 def test_a_partner_is_receipted_for_what_its_groups_committed_once(declared_topics):
