@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
@@ -78,7 +78,7 @@ from pipelines.state import (
     load_held,
     load_record_state,
 )
-from pipelines.sweep import Sweeper, expired_keys
+from pipelines.sweep import Sweeper, expired_keys, partition_of
 from pipelines.window import InFlight, Pending
 
 __all__ = ["register_stages"]
@@ -382,20 +382,11 @@ class Stages:
                 self._advance(event)
                 partition = item.message.partition
                 if self.sweepers["watch"].due(partition):
-                    horizon = self.watermark - self.watch_window
-                    self._sweep(
-                        self.watch_seen, partition, _watch_expired, horizon, window, pending
-                    )
-                    # Alerts no longer valid or past their retention, and the memory of
-                    # hits past theirs (kept in the changelog as tombstones).
-                    self._sweep(
-                        self.watch_alerts,
-                        partition,
-                        self._alerts_over,
-                        self.watermark,
-                        window,
-                        pending,
-                    )
+                    # Customs records past the window or their retention, alerts no longer
+                    # valid or past theirs, and the memory of hits past theirs (deleted
+                    # keys stay in the changelogs as tombstones).
+                    self._trim(self.watch_seen, partition, self._seen_kept, window, pending)
+                    self._trim(self.watch_alerts, partition, self._alert_kept, window, pending)
                     self._sweep(
                         self.watch_hits, partition, _memory_over, self.watermark, window, pending
                     )
@@ -448,9 +439,13 @@ class Stages:
             self.io.encode,
             self._decode,
             persons=self.persons,
+            held_until=self._held_until,
         )
         window.set(pending, own, key, dump_entries(after))
         return hits
+
+    def _held_until(self, event: Event) -> date:
+        return keep_until(event, self.policy)
 
     def _remember(
         self, event: Event, key: bytes, hits: list[Event], window: InFlight, pending: Pending
@@ -483,19 +478,41 @@ class Stages:
     def _decode(self, encoded: bytes) -> Event:
         return self.io.read(_Message(encoded), check=False)
 
-    def _alerts_over(self, value: bytes, now: datetime) -> bool:
-        """Whether every alert of a watch-table entry is past its valid-until day or its
-        retention: it matches nothing more, and Liaison may no longer hold it."""
-        today = now.date()
-        for _, encoded in load_entries(value).values():
-            alert = self._decode(encoded)
-            valid_until = getattr(alert.payload, "valid_until", None)
-            over = (valid_until is not None and valid_until < today) or keep_until(
-                alert, self.policy
-            ) < today
-            if not over:
-                return False
-        return True
+    def _seen_kept(self, seen_at: datetime, encoded: bytes) -> bool:
+        """Whether a customs record stays in the watch table: within the window, and within
+        its retention."""
+        watermark = self.watermark
+        if seen_at < watermark - self.watch_window:
+            return False
+        return keep_until(self._decode(encoded), self.policy) >= watermark.date()
+
+    def _alert_kept(self, _seen_at: datetime, encoded: bytes) -> bool:
+        """Whether an alert stays in the watch table: still valid, and within its retention
+        (it matches nothing after either, and Liaison may no longer hold it)."""
+        alert = self._decode(encoded)
+        today = self.watermark.date()
+        valid_until = getattr(alert.payload, "valid_until", None)
+        return (valid_until is None or valid_until >= today) and (
+            keep_until(alert, self.policy) >= today
+        )
+
+    def _trim(
+        self,
+        table: TableT[bytes, bytes],
+        partition: int,
+        kept: Callable[[datetime, bytes], bool],
+        window: InFlight,
+        pending: Pending,
+    ) -> None:
+        """Rewrite this partition's watch entries without the records ``kept`` refuses,
+        deleting an entry left empty, in order with the updates before them (see _sweep)."""
+        for key, value in list(window.items(table)):
+            if value is None or partition_of(key, 12) != partition:
+                continue
+            entries = load_entries(value)
+            left = {record: entry for record, entry in entries.items() if kept(*entry)}
+            if len(left) < len(entries):
+                window.set(pending, table, key, dump_entries(left) if left else None)
 
     def _advance(self, event: Event) -> None:
         self.watermark = max(self.watermark, event.envelope.ingest_time)
@@ -664,10 +681,6 @@ def _fingerprints_expired(value: bytes, horizon: datetime) -> bool:
 
 def _memory_over(value: bytes, now: datetime) -> bool:
     return memory_expired(load_memory(value), now.date())
-
-
-def _watch_expired(value: bytes, horizon: datetime) -> bool:
-    return all(seen_at < horizon for seen_at, _ in load_entries(value).values())
 
 
 @dataclasses.dataclass(frozen=True)

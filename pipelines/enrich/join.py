@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from liaison.identity import record_key
 from liaison.model.common import Event, Operation
@@ -30,6 +30,10 @@ __all__ = ["Entries", "join"]
 Entries = dict[str, tuple[datetime, bytes]]  # source record -> (seen at, encoded event)
 
 
+def _forever(_event: Event) -> date:
+    return date.max
+
+
 def join(  # noqa: PLR0917 - the probe, both sides and the codec
     event: Event,
     key: WatchKey,
@@ -40,10 +44,12 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
     decode: Callable[[bytes], Event],
     *,
     persons: PersonKeys,
+    held_until: Callable[[Event], date] = _forever,
 ) -> tuple[Entries, list[Event]]:
     """This side's entries after ``event``, and the hits it makes (or, for an erasure, the
     erasures of the hits it made). ``others`` reads the other side's entries, only when there
-    is something to match."""
+    is something to match. ``held_until`` gives the last day a record may be held (see
+    pipelines.route.decide.keep_until): a pair meets only while both are held."""
     is_alert = isinstance(event.payload, PoliceAlert)
     moment = event.envelope.ingest_time  # event time: a replay decides as it did
     record = record_key(event)
@@ -52,6 +58,9 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
     after = dict(mine)
     if erasure:
         after.pop(record, None)
+    elif held_until(event) < moment.date():
+        after.pop(record, None)  # past its retention on arrival: neither kept nor matched
+        return after, []
     else:
         after[record] = (moment, encode(event))
     if not is_alert:  # customs records are kept for the window only
@@ -61,11 +70,23 @@ def join(  # noqa: PLR0917 - the probe, both sides and the codec
             return after, []
         # The pairs the record made when it was first seen, from its time then.
         first_seen, encoded = mine[record]
-        hits = _pairs(decode(encoded), first_seen, is_alert, key, others(), window, decode, persons)
+        hits = _pairs(
+            decode(encoded),
+            first_seen,
+            is_alert,
+            key,
+            others(),
+            window,
+            decode,
+            persons,
+            held_until,
+        )
         return after, [erased_hit(hit, moment) for hit in hits]
     if known:
         return after, []  # a record matches once, when it is first seen
-    return after, _pairs(event, moment, is_alert, key, others(), window, decode, persons)
+    return after, _pairs(
+        event, moment, is_alert, key, others(), window, decode, persons, held_until
+    )
 
 
 def _expired(alert: Event, at: datetime) -> bool:
@@ -84,6 +105,7 @@ def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
     window: timedelta,
     decode: Callable[[bytes], Event],
     persons: PersonKeys,
+    held_until: Callable[[Event], date],
 ) -> list[Event]:
     """The hits between ``event`` (seen at ``moment``) and the other side's records."""
     hits = []
@@ -99,8 +121,11 @@ def _pairs(  # noqa: PLR0917 - one side's record, the other side, and the rule
         )
         counterpart = decode(encoded)
         customs, alert = (counterpart, event) if is_alert else (event, counterpart)
-        if _expired(alert, max(raised, customs_at)):
+        met = max(raised, customs_at)
+        if _expired(alert, met):
             continue  # an alert stops matching after the day it is valid until
+        if min(held_until(customs), held_until(alert)) < met.date():
+            continue  # one of the two is past its retention: Liaison may not use it
         hit = make_hit(customs, alert, key, direction, persons)
         hits.append(dataclasses.replace(hit, enrichment=enrich(customs, hits=1).enrichment))
     return hits

@@ -17,8 +17,8 @@ from connectors.read_receipts import ReadReceipts
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import EVENT
 from liaison.identity import event_id_for, record_key
-from liaison.kafka.client import KafkaConsumer, consumer_config
-from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE
+from liaison.kafka.client import KafkaConsumer, consumer_config, read_to_end
+from liaison.kafka.topics import INGEST_CEN, INGEST_POLICE, STATE_WATCH_SEEN
 from liaison.model import from_avro, to_avro
 from liaison.model.common import (
     DocumentType,
@@ -35,6 +35,7 @@ from liaison.model.exchange import NoticeAction, NoticeReason, RestrictionNotice
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
 from liaison.policy import DEFAULT_POLICY, load_policy
 from liaison.validation import container_check_digit
+from pipelines.state import load_entries
 from pipelines.sweep import partition_of
 from stack.synthetic.generator import Label, SyntheticRecord
 from tests.integration.conftest import liaison_env, run_liaison
@@ -476,7 +477,10 @@ def test_retention_ends_at_every_recipient_a_late_record_goes_nowhere_and_owners
         # retention date goes to nobody.
         later = t0 + timedelta(days=12)  # past the first's retention, near the other's review
         late = _in_partition(base, "NL-NCEN-2026-LATE", partition, handling=kept, ingest_time=later)
-        send(settings, [_record(late, Label.SEIZURE)])
+        # An alert on the vessel all three name, raised then: only the record still held
+        # may match it (the first is past its retention, the late one came in past it).
+        alert = _open_alert(base, "DE-ALERT-RET", later)
+        send(settings, [_record(late, Label.SEIZURE), _record(alert, Label.ALERT)])
         late_id = late.envelope.source_record_id
 
         def erased(o: Output) -> bool:
@@ -495,6 +499,7 @@ def test_retention_ends_at_every_recipient_a_late_record_goes_nowhere_and_owners
                 notices == holders
                 and reminded
                 and any(d["source_record_id"] == late_id for d in o.dropped.values())
+                and any(isinstance(e.payload, WatchlistHit) for e in o.deliveries["EUROPOL"])
             )
 
         def got_review(o: Output) -> dict[str, list[Event]]:
@@ -548,6 +553,22 @@ def test_retention_ends_at_every_recipient_a_late_record_goes_nowhere_and_owners
         ]
         (due,) = [d for d in out.own if d["source_record_id"] == review_id]
         assert due["outcome"] == "review-due"
+        # The alert matched the record still held, and neither of the others.
+        matched = {
+            e.payload.customs_event_id
+            for events in out.deliveries.values()
+            for e in events
+            if isinstance(e.payload, WatchlistHit)
+        }
+        assert matched == {reviewed.envelope.event_id}
+        # The watch table no longer holds the record past its retention, nor the late one:
+        # the newest changelog value for the vessel names neither.
+        changelog = STATE_WATCH_SEEN.full_name(settings.topic_prefix)
+        newest = {}
+        for message in read_to_end(settings, [changelog], idle_s=10):
+            newest[message.key()] = message.value()
+        vessel = load_entries(newest[b"IMO_NUMBER:9321483"])
+        assert set(vessel) == {record_key(reviewed)}
     finally:
         running.kill()
 

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liaison.handling import strictest
+from liaison.identity import record_key
 from liaison.model.common import DataSubjectCategory, DocumentType, Operation, SourceSystem
 from liaison.model.customs import (
     CisCategory,
@@ -19,12 +20,16 @@ from liaison.model.customs import (
 )
 from liaison.model.exchange import MatchDirection, WatchlistHit
 from liaison.model.police import AlertType, IdentifierKind, PoliceAlert, WatchedItem
+from liaison.policy import load_policy
 from pipelines.enrich.enrich import enrich, risk
 from pipelines.enrich.join import Entries, join
 from pipelines.enrich.memory import dump_memory, load_memory, recall, remember
 from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys, make_hit
+from pipelines.route.decide import keep_until
 from stack.synthetic.generator import Label, TrafficGenerator
 from tests.samples import PERSONS, realistic_seizure
+
+POLICY = load_policy()
 
 
 def test_reference_data_and_risk_are_added():
@@ -267,7 +272,8 @@ def test_a_hit_is_named_by_the_two_records_not_by_their_versions():
 
 
 def _probe(event, sides, key, window=timedelta(days=30)):
-    """One record through the join: its side's entries after it, and the hits it made."""
+    """One record through the join: its side's entries after it, and the hits it made
+    (each record held as long as the default policy lets it be)."""
     encode, decode = _SHARED_CODEC
     is_alert = isinstance(event.payload, PoliceAlert)
     after, made = join(
@@ -279,6 +285,7 @@ def _probe(event, sides, key, window=timedelta(days=30)):
         encode,
         decode,
         persons=PERSONS,
+        held_until=functools.partial(keep_until, policy=POLICY),
     )
     return {**sides, is_alert: after}, made
 
@@ -354,6 +361,38 @@ def test_an_alert_stops_matching_after_the_day_it_is_valid_until(
     _, made = _probe(second, sides, key)
     met_at = max(t0, alert.envelope.ingest_time)  # the match is made when the later one comes
     assert bool(made) == (met_at.date() <= valid_until)
+
+
+@given(st.integers(-5, 5), st.integers(-5, 5), st.booleans(), st.booleans())
+def test_a_record_past_its_retention_matches_nothing_in_either_order(
+    retained_for, raised_in, alert_first, alert_retained
+):
+    """Liaison may not use what it may no longer hold: a pair meets only while both records
+    are within their retention (their provider's retention_until here)."""
+    key = WatchKey(IdentifierKind.IMO_NUMBER, "9321483")
+    seizure = realistic_seizure()
+    t0 = seizure.envelope.ingest_time
+    alert = _at(
+        _alert_on(IdentifierKind.IMO_NUMBER, "9321483"),
+        t0 + timedelta(days=raised_in),
+        event_id=uuid.uuid4(),
+        source_system=SourceSystem.POLICE,
+        source_record_id="DE-RET-3",
+    )
+    held = (min(t0, alert.envelope.ingest_time) + timedelta(days=retained_for)).date()
+    limited, other = (alert, seizure) if alert_retained else (seizure, alert)
+    handling = dataclasses.replace(limited.envelope.handling, retention_until=held)
+    limited = _at(limited, limited.envelope.ingest_time, handling=handling)
+    alert, seizure = (limited, other) if alert_retained else (other, limited)
+    first, second = (alert, seizure) if alert_first else (seizure, alert)
+
+    sides, _ = _probe(first, {True: {}, False: {}}, key)
+    sides, made = _probe(second, sides, key)
+    met_at = max(t0, alert.envelope.ingest_time)
+    assert bool(made) == (met_at.date() <= held)
+    # A record that came in already past its retention is not kept to match later ones.
+    kept = record_key(limited) in sides[alert_retained]
+    assert kept == (held >= limited.envelope.ingest_time.date())
 
 
 @given(st.booleans())
