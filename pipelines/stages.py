@@ -19,7 +19,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT, StreamT, TableT
@@ -79,7 +79,7 @@ from pipelines.state import (
     load_record_state,
 )
 from pipelines.sweep import Sweeper, expired_keys, partition_of
-from pipelines.window import InFlight, Pending
+from pipelines.window import ConfirmedTable, InFlight, Pending
 
 __all__ = ["register_stages"]
 
@@ -95,15 +95,19 @@ def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes,
     changelog = app.topic(
         name, partitions=spec.partitions, key_serializer="raw", value_serializer="raw"
     )
-    table: TableT[bytes, bytes] = app.Table(
-        spec.name.replace(".", "-"),
+    # A ConfirmedTable: the window acknowledges an event only once its updates are in the
+    # changelog (see pipelines.window).
+    table = ConfirmedTable(
+        app,
+        name=spec.name.replace(".", "-"),
         default=None,
+        beacon=app.tables.beacon,
         partitions=spec.partitions,
         changelog_topic=changelog,
         key_type=bytes,
         value_type=bytes,
     )
-    return table
+    return cast(TableT[bytes, bytes], app.tables.add(table))
 
 
 def register_stages(

@@ -6,14 +6,21 @@ waiting for it; the :class:`InFlight` window then, in input order and in the bac
 1. waits until Kafka confirmed the event's first sends (for route: its audit records);
 2. makes its follow-up sends, if any (for route: the deliveries, only now that their audit
    records are on the record), and waits for those too;
-3. writes the event's table updates, then acknowledges the event.
+3. writes the event's table updates;
+4. waits until Kafka confirmed those updates in the tables' changelogs, then acknowledges
+   the event.
 
 Decisions must see the effect of earlier events still in flight, so table reads go through
 the window (:meth:`InFlight.get`), which answers from the pending updates first. A table
 update is written only after the sends it goes with were confirmed, and an event is
 acknowledged only after that: a crash at any point leaves the input unacknowledged, and
-its replay decides again from the table as it was. The window holds at most ``limit``
-events; a full window makes the stage wait (back-pressure).
+its replay decides again from the table as it was. Faust itself only buffers a table's
+changelog records and acknowledges on its own schedule: its commit flushes that buffer for
+at most 0.1 s (``ProducerBuffer.flush_atmost`` gives up on a timeout), and a stop can end
+with records still in it, so offsets could be committed past updates that never reached
+the changelog; a restarted worker then rebuilt tables that missed what it had decided.
+Hence step 4, with :class:`ConfirmedTable` handing the window each update's send. The
+window holds at most ``limit`` events; a full window makes the stage wait (back-pressure).
 
 A send that fails raises in the background task, which crashes the worker (as a failed
 send did when each event waited for its own).
@@ -29,9 +36,11 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
+from faust.tables.table import Table
 from faust.types import EventT, TableT
+from faust.types.tuples import FutureMessage
 
-__all__ = ["InFlight", "Pending"]
+__all__ = ["ConfirmedTable", "InFlight", "Pending"]
 
 Write = tuple[TableT[bytes, bytes], bytes, bytes | None]  # None deletes the key
 
@@ -52,6 +61,24 @@ class Pending:
 _SENTINEL = object()
 
 
+class ConfirmedTable(Table):  # type: ignore[type-arg] # Faust's Table is generic in stubs only
+    """A Faust table that keeps each changelog send it makes until the window takes it, so
+    that an event is acknowledged only once Kafka has its table updates."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[FutureMessage] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        future = super().send_changelog(*args, **kwargs)
+        self.sent.append(future)
+        return future
+
+    def take_sent(self) -> list[FutureMessage]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
 class InFlight:
     def __init__(self, source: faust.Stream[bytes], limit: int = 1000) -> None:
         self.source = source
@@ -59,6 +86,7 @@ class InFlight:
         self._writing: asyncio.Queue[tuple[Pending, Sequence[Awaitable[Any]]]] = asyncio.Queue(
             limit
         )
+        self._acking: asyncio.Queue[tuple[Pending, Sequence[Awaitable[Any]]]] = asyncio.Queue(limit)
         self._overlay: dict[tuple[int, bytes], bytes | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: asyncio.Future[None] | None = None
@@ -101,6 +129,7 @@ class InFlight:
         self._tasks = [
             asyncio.ensure_future(self._confirm()),
             asyncio.ensure_future(self._write()),
+            asyncio.ensure_future(self._acknowledge()),
         ]
         for task in self._tasks:
             task.add_done_callback(self._failed)
@@ -150,6 +179,20 @@ class InFlight:
                             del self._overlay[slot]  # no later update in flight
                 finally:
                     _current_event.reset(token)
+            tables = {id(table): table for table, _, _ in pending.writes}.values()
+            sent = [future for table in tables for future in _taken(table)]
+            await self._acking.put((pending, sent))
+
+    async def _acknowledge(self) -> None:
+        while True:
+            pending, sent = await self._acking.get()
+            for future in sent:  # the changelog has the event's updates: it may be committed
+                await future
             await self.source.ack(pending.item)
             if pending.done is not None:
                 pending.done()
+
+
+def _taken(table: TableT[bytes, bytes]) -> list[FutureMessage]:
+    """The changelog sends ``table`` made since last asked (none for a plain table)."""
+    return table.take_sent() if isinstance(table, ConfirmedTable) else []

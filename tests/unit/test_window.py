@@ -1,0 +1,104 @@
+"""The in-flight window acknowledges an event only once Kafka has its table updates.
+
+Faust hands a table's changelog record to its producer buffer and moves on; before the
+window waited for those sends, an event could be acknowledged (and its offset committed)
+with its updates still in the buffer, and a stop could end there. This drives the window
+with a real Faust table whose producer never runs, so no changelog send is ever confirmed
+until the test confirms it by hand. No broker is needed: nothing is sent."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from faust.types.tuples import TP, RecordMetadata
+
+from pipelines.window import ConfirmedTable, InFlight, Pending
+
+
+class _Message:
+    def __init__(self, partition: int) -> None:
+        self.topic, self.partition, self.offset = "window-test-input", partition, 0
+
+
+class _Item:
+    """Just what the window and the table read of an event: where its message is."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = _Message(partition)
+
+
+class _Source:
+    """The stream side of the window: it records what was acknowledged."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.acked: list[Any] = []
+
+    async def ack(self, item: Any) -> None:
+        self.acked.append(item)
+
+
+def _table(app: faust.App) -> ConfirmedTable:
+    changelog = app.topic(
+        "window-test-changelog", partitions=1, key_serializer="raw", value_serializer="raw"
+    )
+    return ConfirmedTable(
+        app,
+        name="window-test",
+        default=None,
+        beacon=app.tables.beacon,
+        partitions=1,
+        changelog_topic=changelog,
+        key_type=bytes,
+        value_type=bytes,
+    )
+
+
+async def _scenario(app: faust.App) -> None:
+    table = _table(app)
+    # Faust checks once that input and changelog have as many partitions by asking its
+    # consumer, which would start a thread of its own; this test has no input topic.
+    table._verified_source_topics_for_partitions.add("window-test-input")
+    source = _Source(app)
+    window = InFlight(source)  # type: ignore[arg-type] # the window uses .app and .ack only
+    window.start()
+    try:
+        first, second = Pending(_Item(0)), Pending(_Item(0))  # type: ignore[arg-type]
+        window.set(first, table, b"record-1", b"seen")
+        window.set(second, table, b"record-1", None)  # then deleted: a tombstone to confirm
+        await window.submit(first)
+        await window.submit(second)
+        await asyncio.sleep(0.3)
+        assert table.get(b"record-1") is None  # both written to the table...
+        assert source.acked == []  # ...but not acknowledged while its changelog send waits
+
+        buffer = app.producer.buffer
+        sent = [buffer.pending.get_nowait() for _ in range(buffer.pending.qsize())]
+        assert [(s.message.key, s.message.value) for s in sent] == [
+            (b"record-1", b"seen"),
+            (b"record-1", None),
+        ]
+        metadata = RecordMetadata(
+            topic="window-test-changelog",
+            partition=0,
+            topic_partition=TP("window-test-changelog", 0),
+            offset=0,
+        )
+        sent[0].set_result(metadata)
+        await asyncio.sleep(0.1)
+        assert source.acked == [first.item]  # in order: the second still waits
+        sent[1].set_result(metadata)
+        await asyncio.sleep(0.1)
+        assert source.acked == [first.item, second.item]
+    finally:
+        await window.stop()
+
+
+def test_an_event_is_acknowledged_only_once_its_changelog_writes_are_confirmed():
+    # Importing Faust set a current event loop; its services take that one as they are made.
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    # The broker address is never dialled: the producer is never started.
+    app = faust.App("window-test", broker="kafka://127.0.0.1:9", store="memory://", loop=loop)
+    loop.run_until_complete(_scenario(app))
