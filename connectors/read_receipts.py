@@ -14,8 +14,13 @@ Its own group's committed offset on each partner partition is how far it has rec
 committed only once the receipts are in Kafka: a restart writes receipts again from there
 at most, with the same ids (derived from the record's place), which the audit trail shows
 once. A partition no group of the partner has committed on gets no receipt: nothing says
-the partner has read it. A partner that falls behind further than its topic's retention
-gets no receipt for what it lost (the lag exporter's alert is for that).
+the partner has read it; nor does a commit past the partition's end (a topic recreated, a
+stray offset). A partner that falls behind further than its topic's retention gets no
+receipt for what it lost.
+
+A commit says what the partner's consumer chose to commit, no more: a partner that commits
+before it has taken a record in (auto-commit on poll), or that moves its offsets forward by
+hand, is receipted for what it skipped. The interface documentation says so to partners.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from connectors.catalogue import Running, read_receipts_group
 from liaison.avro.codec import AvroCodec
@@ -137,11 +142,17 @@ class ReadReceipts:
     def pass_once(self) -> int:
         """Receipt what the partners' groups committed since the last pass; how many."""
         groups = self._groups()
+        for gone in set(self._committers) - set(groups):  # partners name their groups
+            self._committers.pop(gone).close()
         before = self.written
         for watched in self.watched:
             mine = [g for g in groups if g.startswith(watched.partner.group_prefix)]
-            if mine:
+            if not mine:
+                continue
+            try:
                 self._partner(watched, mine)
+            except KafkaException:  # one partner's topic away must not hold up the others
+                log.exception("read receipts: %s could not be read; next pass", watched.topic)
         return self.written - before
 
     def _groups(self) -> list[str]:
@@ -158,9 +169,19 @@ class ReadReceipts:
             passed = {g: c[number] for g, c in by_group.items() if number in c}
             if not passed:
                 continue
-            low, _high = self.reader.get_watermark_offsets(place, timeout=10)
+            low, high = self.reader.get_watermark_offsets(place, timeout=10)
             start = max(done.get(number, low), low)
             end = max(passed.values())
+            if end > high:  # not about what the topic holds (it was recreated, or a forgery)
+                beyond = sorted(g for g, c in passed.items() if c > high)
+                log.warning(
+                    "read receipts: %s[%d]: groups %s committed past its end (%d); no receipt",
+                    watched.topic,
+                    number,
+                    ", ".join(beyond),
+                    high,
+                )
+                continue
             if end > start:
                 self._receipt(watched, number, start, end, passed)
 
@@ -172,6 +193,7 @@ class ReadReceipts:
     @staticmethod
     def _committed(consumer: Consumer, places: list[TopicPartition]) -> dict[int, int]:
         answer = consumer.committed(places, timeout=10)
+        _raise_any(answer)
         return {tp.partition: tp.offset for tp in answer if tp.offset >= 0}
 
     def _receipt(
@@ -194,7 +216,10 @@ class ReadReceipts:
                     break  # the records up to ``end`` are not readable now: next pass
                 for message in messages:
                     offset = message.offset()
-                    if message.error() is not None or offset is None:
+                    error = message.error()
+                    if error is not None:
+                        raise KafkaException(error)  # the next pass starts here again
+                    if offset is None:
                         continue
                     if offset >= end:
                         position = end
@@ -213,9 +238,17 @@ class ReadReceipts:
             self.reader.unassign()
         if position > start:
             self.producer.flush()  # the receipts are in Kafka before the offset moves
-            self.reader.commit(
+            answer = self.reader.commit(
                 offsets=[TopicPartition(watched.topic, partition, position)], asynchronous=False
             )
+            _raise_any(answer or [])
+
+
+def _raise_any(places: list[TopicPartition]) -> None:
+    """Raise the first per-partition error an answer holds (they are not raised for us)."""
+    for place in places:
+        if place.error is not None:
+            raise KafkaException(place.error)
 
 
 def run(running: Running) -> None:

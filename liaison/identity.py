@@ -64,7 +64,11 @@ def delivered_event(
     for name, value in pairs:
         if value is not None:
             found.setdefault(name, value.encode() if isinstance(value, str) else value)
-    return _parsed(found.get(EVENT_ID_HEADER), uuid.UUID), _parsed(found.get(VERSION_HEADER), int)
+    version = found.get(VERSION_HEADER)
+    return (
+        _parsed(found.get(EVENT_ID_HEADER), uuid.UUID),
+        int(version) if version is not None and version.isdigit() else None,
+    )
 
 
 def _parsed(value: bytes | None, kind: Callable[[str], T]) -> T | None:

@@ -48,7 +48,9 @@ class Process:
     consumes: tuple[str, ...] = ()  # topics it consumes in ``group``
     reads: tuple[str, ...] = ()  # topics it reads otherwise (changelogs, positions)
     writes: tuple[str, ...] = ()
-    reader_groups: tuple[str, ...] = ()  # groups it reads under without committing
+    # Groups it reads under whose lag is not watched: it commits nothing there, or only its
+    # own bookkeeping (the read receipts' progress, which follows the partners').
+    reader_groups: tuple[str, ...] = ()
     describes_groups: tuple[str, ...] = ()  # groups it only inspects
     describes_group_prefixes: tuple[str, ...] = ()  # groups by prefix it only inspects
     port_setting: str | None = None  # the setting holding the port it serves HTTP on

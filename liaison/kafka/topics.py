@@ -187,13 +187,9 @@ POLICY_VERSIONS = TopicSpec(
     1,
     "Every routing policy a worker decided under, keyed by its digest (the audit records' "
     "policy_digest), so a past decision can be explained under the policy that made it.",
-    config=_frozen(
-        {
-            "cleanup.policy": "compact",
-            "min.insync.replicas": "2",
-            "max.message.bytes": str(_MAX_MESSAGE_BYTES),
-        }
-    ),
+    # Never compacted: a later record under a digest (a restart writes the policy again)
+    # must not be able to replace the first; readers keep one per digest.
+    config=_frozen({**_stream_config(0), "retention.ms": "-1"}),
 )
 
 

@@ -20,7 +20,7 @@ def test_every_policy_used_is_kept_and_a_forged_one_is_not(declared_topics, tmp_
     changed.write_text(DEFAULT_POLICY.read_text().replace("version = 1", "version = 2", 1))
     tomorrow = load_policy(changed)
     assert tomorrow.digest != today.digest
-    for policy in (today, tomorrow, today):  # a restart under the same policy adds nothing
+    for policy in (today, tomorrow, today):  # a restart writes the same again
         assert publish_policy(settings, policy)
     assert not publish_policy(settings, RoutingPolicy(version=3, partners=()))  # no file
     # A record whose bytes are not the policy its key names is not taken for it.

@@ -60,6 +60,9 @@ def test_a_partner_is_receipted_for_what_its_groups_committed_once(declared_topi
         assert receipts.pass_once() == 0  # nobody of the partner read anything yet
         # Another partner's group on this topic is not this partner's read.
         _commit(bootstrap, "partner-interpol.analysis", topic, {0: 6, 1: 4})
+        _commit(bootstrap, "partner-europolice.analysis", topic, {0: 6, 1: 4})  # not a prefix
+        # A commit past a partition's end (an empty one here) is about no record it holds.
+        _commit(bootstrap, "partner-europol.stray", topic, {2: 50})
         assert receipts.pass_once() == 0
 
         _commit(bootstrap, "partner-europol.analysis", topic, {0: 4})
