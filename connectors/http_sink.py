@@ -11,11 +11,12 @@ while an endpoint is down resumes with that event.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
-import urllib.error
-import urllib.request
+from pathlib import Path
 
+import urllib3
 from confluent_kafka import Message
 
 from connectors.catalogue import Running, sink_name
@@ -33,34 +34,83 @@ _RETRIABLE = {408, 425, 429}
 
 
 class HttpDelivery(SinkTask):
-    """POSTs each event to one endpoint; 2xx is delivered, the rest raises for the runner."""
+    """POSTs each event to one endpoint; 2xx is delivered, the rest raises for the runner.
 
-    def __init__(self, *, name: str, url: str, token: str, timeout_s: float = 10.0) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"{name}: endpoint must be an http(s) URL")
+    One pooled connection, kept open between events. Redirects are never followed: a 3xx is
+    a refusal (the bearer token goes to the configured endpoint and nowhere else). Plain
+    HTTP is allowed only to this machine (a stand-in, a local relay); anything else must be
+    HTTPS, verified against ``ca_file`` when given, else the system's trusted CAs."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        token: str,
+        timeout_s: float = 10.0,
+        ca_file: Path | None = None,
+    ) -> None:
+        _check_url(name, url)
         self.name, self.url, self._token, self.timeout_s = name, url, token, timeout_s
+        self._pool = urllib3.PoolManager(
+            num_pools=1,
+            maxsize=1,
+            retries=False,  # the runner retries, with its backoff and its dead letters
+            timeout=urllib3.Timeout(total=timeout_s),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=str(ca_file) if ca_file is not None else None,
+        )
 
     def put(self, event: Event, message: Message) -> None:
         del message  # the event says everything the endpoint needs
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            self.url,
-            data=json.dumps(to_json(event)).encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {self._token}",
-                "Idempotency-Key": str(event.envelope.event_id),
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s):  # noqa: S310
-                return
-        except urllib.error.HTTPError as error:
-            if error.code in _RETRIABLE or error.code >= 500:
-                raise EndpointUnavailableError(f"HTTP {error.code}") from None
-            raise DeliveryRefusedError(f"HTTP {error.code}") from None
-        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as error:
+            response = self._pool.request(
+                "POST",
+                self.url,
+                body=json.dumps(to_json(event)).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {self._token}",
+                    "Idempotency-Key": str(event.envelope.event_id),
+                },
+                redirect=False,
+                retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
             raise EndpointUnavailableError(type(error).__name__) from None
+        status = response.status
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            raise DeliveryRefusedError(f"HTTP {status}: redirects are not followed")
+        if status in _RETRIABLE or status >= 500:
+            raise EndpointUnavailableError(f"HTTP {status}")
+        raise DeliveryRefusedError(f"HTTP {status}")
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def _check_url(name: str, url: str) -> None:
+    try:
+        parsed = urllib3.util.parse_url(url)
+    except urllib3.exceptions.LocationParseError:
+        raise ConfigurationError(f"{name}: endpoint is not a URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"{name}: endpoint must be an http(s) URL")
+    if parsed.scheme == "http" and not _on_this_machine(parsed.host):
+        raise ConfigurationError(
+            f"{name}: an endpoint off this machine must be https (plain http only to loopback)"
+        )
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 class HttpSink:
@@ -81,7 +131,13 @@ class HttpSink:
         health: Health | None = None,
     ) -> None:
         self.name = name
-        delivery = HttpDelivery(name=name, url=url, token=token, timeout_s=timeout_s)
+        delivery = HttpDelivery(
+            name=name,
+            url=url,
+            token=token,
+            timeout_s=timeout_s,
+            ca_file=settings.partner_ca_file,
+        )
         self.runner = SinkRunner(
             settings,
             delivery,

@@ -91,6 +91,8 @@ class Settings(BaseModel):
     # Connectors.
     cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")
     cen_archive: Path | None = Field(default=None, description="default: <state_dir>/cen/archive")
+    # The largest CEN export file taken in; a larger one is refused whole and archived.
+    cen_max_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     cen_outbox: Path | None = Field(default=None, description="default: <state_dir>/cen/outbox")
     http_host: str = "127.0.0.1"
     cisplus_port: int = Field(default=8081, ge=0, le=65535)
@@ -101,6 +103,9 @@ class Settings(BaseModel):
     # Where the HTTP sinks deliver: "<endpoint>=<url>|<token>,..." for the endpoint names of
     # the routing policy, e.g. "nl-police=https://intake.example.nl/v1/liaison|<token>".
     partner_endpoints: dict[str, PartnerEndpoint] | None = None
+    # The CA certificates (PEM) the HTTP sinks verify partner endpoints against; without
+    # it, the system's trusted CAs.
+    partner_ca_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Metrics: every process serves /metrics here; port 0 picks a free one (and logs it).

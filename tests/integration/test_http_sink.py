@@ -36,15 +36,21 @@ FAST = RetryPolicy(max_attempts=5, base_s=0.05, cap_s=0.2)
 class Endpoint:
     """A partner endpoint whose answers follow a script, then ``then`` for good."""
 
-    def __init__(self, script: list[int | str], then: int) -> None:
+    def __init__(
+        self, script: list[int | str], then: int, headers: dict[str, str] | None = None
+    ) -> None:
         self.script, self.then = list(script), then
         self.requests: list[tuple[str, str]] = []  # (idempotency key, authorization)
         self.accepted: Counter[str] = Counter()
+        self.connections: set[tuple[str, int]] = set()  # the clients' addresses seen
         endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps a connection open for the next request
+
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                endpoint.connections.add(self.client_address[:2])
                 key = self.headers.get("Idempotency-Key", "")
                 endpoint.requests.append((key, self.headers.get("Authorization", "")))
                 answer = endpoint.script.pop(0) if endpoint.script else endpoint.then
@@ -54,6 +60,9 @@ class Endpoint:
                 if answer == 200:
                     endpoint.accepted[key] += 1
                 self.send_response(int(answer))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -256,3 +265,62 @@ def test_a_sink_stopped_while_the_endpoint_is_down_resumes_with_the_undelivered(
     assert delivered | set(second.accepted) == ids
     assert stuck in second.accepted
     assert not delivered & set(second.accepted)  # and what was confirmed is not sent again
+
+
+def test_a_redirect_is_refused_and_never_followed_with_the_token(declared_topics):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.nl-police"
+    events = list(_events(3))[:3]
+    _produce(settings, topic, events)
+    letters = AvroCodec(DEAD_LETTER_SCHEMA)
+    dead: list[dict[str, Any]] = []
+    with (
+        Endpoint([], then=200) as elsewhere,
+        Endpoint([], then=302, headers={"Location": elsewhere.url}) as endpoint,
+        KafkaConsumer(
+            consumer_config(settings, "check-redirect"),
+            [DEAD_LETTERS.full_name(settings.topic_prefix)],
+        ) as consumer,
+    ):
+        sink = HttpSink(
+            settings,
+            name="nl-police-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="partner-token",
+            retry=FAST,
+            timeout_s=1.0,
+        )
+
+        def all_dead() -> bool:
+            dead.extend(letters.decode(m.value() or b"") for m in consumer.consume(50, 0.1))
+            return len(dead) >= len(events)
+
+        _run(sink, all_dead)
+    assert elsewhere.requests == []  # the token went nowhere but the configured endpoint
+    assert len(endpoint.requests) == len(events)  # and a redirect is not tried again
+    assert len(dead) == len(events)
+    assert {d["error_class"] for d in dead} == {"DeliveryRejected"}
+    assert all("302" in d["error_message"] for d in dead)
+    assert {r["outcome"] for r in _receipts(settings)} == {"REFUSED"}
+
+
+def test_one_connection_carries_the_deliveries(declared_topics):
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.de-bka"
+    events = list(_events(12))[:12]
+    _produce(settings, topic, events)
+    ids = {str(e.envelope.event_id) for e in events}
+    with Endpoint([], then=200) as endpoint:
+        sink = HttpSink(
+            settings,
+            name="de-bka-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="t",
+            retry=FAST,
+            timeout_s=5.0,
+        )
+        _run(sink, lambda: set(endpoint.accepted) >= ids)
+    assert set(endpoint.accepted) == ids
+    assert len(endpoint.connections) == 1  # kept open, not one connection per event

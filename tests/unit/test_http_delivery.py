@@ -1,0 +1,105 @@
+"""The HTTP sink's transport: TLS for anything that leaves the machine, verified against the
+configured CA, against a real local TLS server (no broker needed)."""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.http_sink import HttpDelivery
+from liaison.errors import ConfigurationError, EndpointUnavailableError
+from tests.samples import realistic_seizure
+
+
+@given(st.ip_addresses(v=4) | st.ip_addresses(v=6))
+def test_plain_http_is_refused_for_anything_but_this_machine(address):
+    host = f"[{address}]" if address.version == 6 else str(address)
+    url = f"http://{host}:8080/v1/deliveries"
+    if address.is_loopback:
+        HttpDelivery(name="sink", url=url, token="t")  # a stand-in on this machine
+    else:
+        with pytest.raises(ConfigurationError, match="https"):
+            HttpDelivery(name="sink", url=url, token="t")
+    HttpDelivery(name="sink", url=f"https://{host}:8443/v1/deliveries", token="t")
+
+
+def test_other_schemes_are_refused():
+    for url in ("ftp://127.0.0.1/x", "file:///etc/hosts", "127.0.0.1:80/x"):
+        with pytest.raises(ConfigurationError):
+            HttpDelivery(name="sink", url=url, token="t")
+    HttpDelivery(name="sink", url="http://localhost:9000/x", token="t")
+
+
+@pytest.fixture
+def tls_endpoint(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """A local HTTPS endpoint with a certificate for 127.0.0.1 that no public CA signed."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("Idempotency-Key", ""))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/v1/deliveries", cert, seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_is_verified_against_the_configured_ca(tls_endpoint):
+    url, ca, seen = tls_endpoint
+    event = realistic_seizure()
+    trusting = HttpDelivery(name="sink", url=url, token="t", timeout_s=5.0, ca_file=ca)
+    trusting.put(event, None)  # type: ignore[arg-type] # put reads nothing of the message
+    assert seen == [str(event.envelope.event_id)]
+    # Without the CA the certificate is nobody's: the sink does not talk to it.
+    doubting = HttpDelivery(name="sink", url=url, token="t", timeout_s=5.0)
+    with pytest.raises(EndpointUnavailableError):
+        doubting.put(event, None)  # type: ignore[arg-type]
+    assert len(seen) == 1
