@@ -22,6 +22,7 @@ __all__ = ["Position", "PositionStore"]
 class Position:
     line: int = 0  # the last line done (header is line 1)
     finished: bool = False
+    digest: str | None = None  # of a finished file's content, to know it if it comes again
 
 
 class PositionStore:
@@ -50,14 +51,19 @@ class PositionStore:
                     key = (message.key() or b"").decode()
                     if key.startswith(prefix) and message.value() is not None:
                         raw = json.loads(message.value() or b"{}")
-                        self._positions[key[len(prefix) :]] = Position(raw["line"], raw["finished"])
+                        self._positions[key[len(prefix) :]] = Position(
+                            raw["line"], raw["finished"], raw.get("sha256")
+                        )
 
     def get(self, name: str) -> Position:
         return self._positions.get(name, Position())
 
     def put(self, producer: KafkaProducer, name: str, position: Position) -> None:
         """Record ``position``; call after Kafka confirmed the events it covers (flush)."""
-        value = json.dumps({"line": position.line, "finished": position.finished}).encode()
+        fields: dict[str, object] = {"line": position.line, "finished": position.finished}
+        if position.digest is not None:
+            fields["sha256"] = position.digest
+        value = json.dumps(fields).encode()
         producer.produce(self.topic, value, key=f"{self.connector}/{name}".encode())
         producer.flush()
         self._positions[name] = position

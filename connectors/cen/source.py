@@ -13,9 +13,14 @@ rejected row's line and reason.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import hashlib
+import itertools
 import json
 import logging
-import shutil
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ from connectors.cen.format import CenDefaults, RowResult, read_export
 from connectors.cen.xmlexport import read_xml_export
 from connectors.contract import Checkpoint, Decision, SourceRecord, SourceRunner, SourceTask
 from connectors.positions import Position, PositionStore
+from liaison.errors import MappingError
 from liaison.health import Health
 from liaison.kafka.client import KafkaProducer, producer_config, resolve_bootstrap
 from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
@@ -43,6 +49,7 @@ _CSV, _XML = ".seizures.csv", ".seizures.xml"
 # A dead letter keeps the rejected record's own text; a record (or a whole refused XML
 # document) larger than this is cut, and the reason says so: the file is in the archive.
 _MAX_ORIGINAL_BYTES = 512 * 1024
+_REFUSED = "refused"  # the stored digest of a file refused whole (not taken in)
 
 
 @dataclass
@@ -77,9 +84,11 @@ class CenInbox(SourceTask):
         producer: KafkaProducer,
         defaults: CenDefaults,
         metrics: ConnectorMetrics,
+        max_file_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.inbox, self.archive, self.positions = inbox, archive, positions
         self.producer, self.defaults, self.metrics = producer, defaults, metrics
+        self.max_file_bytes = max_file_bytes
         self._open: dict[str, _OpenFile] = {}
 
     def poll(self, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
@@ -91,24 +100,44 @@ class CenInbox(SourceTask):
 
     def file(self, path: Path, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
         """One export's rows from its stored position, then the checkpoint that finishes
-        it (none when stopped before its end)."""
+        it (none when stopped before its end). A file that may not be read (not a regular
+        file, over the size cap, not UTF-8) or that repeats a batch already taken in is
+        refused whole: one dead letter, and the file archived with the reason."""
         self.archive.mkdir(parents=True, exist_ok=True)
         name = path.name
         position = self.positions.get(name)
         persons = _persons_path(path) if name.endswith(_CSV) else None
-        text = path.read_text(encoding="utf-8")
+        try:
+            raw = _read_regular(path, self.max_file_bytes)
+            persons_raw = (
+                _read_regular(persons, self.max_file_bytes)
+                if persons is not None and os.path.lexists(persons)
+                else None
+            )
+            text = _utf8(raw)
+            persons_text = _utf8(persons_raw) if persons_raw is not None else None
+        except _RefusedFileError as refused:
+            yield from self._refuse(path, persons, refused.reason, refused.original, position)
+            return
+        digest = hashlib.sha256(raw + b"\0" + (persons_raw or b"")).hexdigest()
+        if (
+            position.finished
+            and position.digest != _REFUSED  # a batch refused whole may be sent again
+            and (
+                (position.digest is not None and position.digest != digest)
+                or (self.archive / name).exists()
+            )
+        ):
+            reason = "a batch of this name was taken in before: a duplicate batch is refused"
+            yield from self._refuse(path, persons, reason, raw, position)
+            return
         lines = text.splitlines()
         self._open[name] = _OpenFile(path, persons, lines, self._previous(name))
         rows: Iterator[RowResult]
         if name.endswith(_XML):
             rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
         else:
-            rows = read_export(
-                text,
-                persons.read_text(encoding="utf-8") if persons and persons.exists() else None,
-                ingest_time=utc_now(),
-                defaults=self.defaults,
-            )
+            rows = read_export(text, persons_text, ingest_time=utc_now(), defaults=self.defaults)
         last_line = position.line
         for row in rows:
             if row.line <= position.line:
@@ -117,7 +146,38 @@ class CenInbox(SourceTask):
                 return
             yield self._record(name, row, lines)
             last_line = row.line
-        yield Checkpoint((name, Position(max(last_line, len(lines)), finished=True)))
+        yield Checkpoint((name, Position(max(last_line, len(lines)), finished=True, digest=digest)))
+
+    def _refuse(
+        self,
+        path: Path,
+        persons: Path | None,
+        reason: str,
+        original: bytes,
+        position: Position,
+    ) -> Iterator[SourceRecord | Checkpoint]:
+        """One dead letter for a file refused whole, then the checkpoint that archives it
+        (the stored position of an earlier batch of the name is kept)."""
+        name = path.name
+        kept = persons if persons is not None and os.path.lexists(persons) else None
+        self._open[name] = _OpenFile(path, kept, [], FileResult(name))
+        note = ""
+        if len(original) > _MAX_ORIGINAL_BYTES:
+            original = original[:_MAX_ORIGINAL_BYTES]
+            note = f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
+        log.warning("%s: refused: %s", name, reason)
+        yield SourceRecord(
+            original=original,
+            place=f"{NAME}:{name}",
+            line=0,
+            error=MappingError("file", reason),
+            position=(name, dataclasses.replace(position, finished=False)),
+            note=note,
+            letter_key=name.encode(),
+            error_kind="FileRefused",
+        )
+        done = position if position.finished else Position(0, finished=True, digest=_REFUSED)
+        yield Checkpoint((name, done))
 
     @staticmethod
     def _record(name: str, row: RowResult, lines: list[str]) -> SourceRecord:
@@ -184,7 +244,7 @@ class CenInbox(SourceTask):
 
     def _archive(self, path: Path, persons: Path | None, result: FileResult) -> None:
         stem = path.name.removesuffix(_CSV).removesuffix(_XML)
-        report = self.archive / f"{stem}.result.json"
+        report = _unused(self.archive / f"{stem}.result.json")
         report.write_text(
             json.dumps(
                 {
@@ -197,8 +257,9 @@ class CenInbox(SourceTask):
             + "\n"
         )
         for source in (path, persons):
-            if source is not None and source.exists():
-                shutil.move(str(source), self.archive / source.name)
+            if source is not None and os.path.lexists(source):
+                # A link or a special file is moved itself, never what it points at.
+                os.replace(source, _unused(self.archive / source.name))
         self._partial_path(path.name).unlink(missing_ok=True)
         self.metrics.files.labels(NAME).inc()
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
@@ -233,6 +294,7 @@ class CenSource:
             producer=self.producer,
             defaults=defaults or CenDefaults(),
             metrics=metrics,
+            max_file_bytes=settings.cen_max_file_bytes,
         )
         self.runner = SourceRunner(
             self.task,
@@ -267,6 +329,59 @@ class CenSource:
         if last is not None:
             self.runner.checkpoint(last.position)  # stopped: what was sent is recorded
         return None
+
+
+_ONLY_REGULAR = "{}: only regular files in the inbox are read"
+
+
+class _RefusedFileError(Exception):
+    def __init__(self, reason: str, original: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason, self.original = reason, original
+
+
+def _read_regular(path: Path, cap: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``cap`` bytes, opened
+    without following a link (a link to a secret elsewhere is never read)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _RefusedFileError(
+                "a symbolic link: only regular files in the inbox are read"
+            ) from None
+        raise
+    with os.fdopen(handle, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise _RefusedFileError(_ONLY_REGULAR.format("not a regular file"))
+        if status.st_size > cap:  # its dead letter keeps its beginning; the archive, all
+            reason = f"{status.st_size} bytes, over the cap of {cap} bytes"
+            raise _RefusedFileError(reason, file.read(_MAX_ORIGINAL_BYTES + 1))
+        data = file.read(cap + 1)
+    if len(data) > cap:
+        raise _RefusedFileError(f"over the cap of {cap} bytes")
+    return data
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _RefusedFileError(f"not UTF-8 text (byte {exc.start})", raw) from None
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or the first ``<name>~N.<rest>`` beside it that does not exist yet: the
+    archive never overwrites."""
+    if not os.path.lexists(path):
+        return path
+    head, dot, rest = path.name.partition(".")
+    for number in itertools.count(2):
+        candidate = path.with_name(f"{head}~{number}{dot}{rest}")
+        if not os.path.lexists(candidate):
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def _persons_path(path: Path) -> Path:

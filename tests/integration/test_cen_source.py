@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -175,3 +176,91 @@ def test_xml_exports_and_a_broken_document(declared_topics, tmp_path):
     assert whole["original_value"] == (archive / broken_doc.name).read_bytes().rstrip(b"\n")
     report = json.loads((archive / "batch-0002.result.json").read_text())
     assert report["accepted"] == 0
+
+
+def test_files_that_may_not_be_read_are_refused_whole_and_a_batch_is_never_taken_twice(
+    declared_topics, tmp_path
+):
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+
+    records = [
+        r
+        for r in TrafficGenerator(seed=63).take(400)
+        if r.event is not None
+        and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is Label.SEIZURE
+    ][:20]
+    write_native(records, tmp_path / "native", batch_size=len(records))
+    (export,) = sorted((tmp_path / "native" / "cen" / "inbox").glob("*.seizures.csv"))
+    content = export.read_bytes()
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir()
+    secret = tmp_path / "environ"
+    secret.write_bytes(b"LIAISON_PERSON_KEY=not-for-anyone\n")
+    linked = inbox / "batch-0001.seizures.csv"
+    linked.symlink_to(secret)
+    big = inbox / "batch-0002.seizures.csv"
+    big.write_bytes(content)
+    fifo = inbox / "batch-0004.seizures.csv"
+    os.mkfifo(fifo)
+    good = inbox / "batch-0003.seizures.csv"
+    good.write_bytes(content[: len(content) // 2].rsplit(b"\n", 1)[0] + b"\n")
+    cap = len(good.read_bytes()) + 1
+    settings = declared_topics.model_copy(update={"cen_max_file_bytes": cap})
+    assert len(content) > cap
+
+    source = CenSource(settings, inbox=inbox, archive=archive)
+    try:
+        results = {path.name: source.process(path) for path in (linked, big, fifo, good)}
+        taken = results[good.name]
+        assert taken is not None
+        assert taken.accepted > 0
+        # The same batch again (a resend), then another batch under a name already used.
+        again = inbox / good.name
+        again.write_bytes(good_bytes := (archive / good.name).read_bytes())
+        repeated = source.process(again)
+        other = inbox / good.name
+        other.write_bytes(good_bytes.replace(b"\n", b"\r\n", 1))
+        renamed = source.process(other)
+    finally:
+        source.producer.close()
+
+    reasons = {
+        name: [str(r["reason"]) for r in result.rejected]
+        for name, result in [*results.items(), ("again", repeated), ("other", renamed)]
+        if result is not None
+    }
+    assert "symbolic link" in reasons[linked.name][0]
+    assert "over the cap" in reasons[big.name][0]
+    assert "not a regular file" in reasons[fifo.name][0]
+    assert "duplicate batch" in reasons["again"][0]
+    assert "duplicate batch" in reasons["other"][0]
+    for result in (results[linked.name], results[big.name], repeated, renamed):
+        assert result is not None
+        assert result.accepted == 0
+    # The link itself was archived, never what it points at, which is untouched.
+    assert (archive / linked.name).is_symlink()
+    assert secret.read_bytes() == b"LIAISON_PERSON_KEY=not-for-anyone\n"
+    # Nothing in the archive was overwritten: each copy and each report kept its own name.
+    assert (archive / good.name).read_bytes() == good_bytes
+    assert (archive / "batch-0003~2.seizures.csv").read_bytes() == good_bytes
+    assert (archive / "batch-0003~3.seizures.csv").exists()
+    reports = sorted(p.name for p in archive.glob("batch-0003*.result.json"))
+    assert reports == [
+        "batch-0003.result.json",
+        "batch-0003~2.result.json",
+        "batch-0003~3.result.json",
+    ]
+
+    keys, dead = _read(
+        declared_topics,
+        "check-cen-refused",
+        lambda keys, dead: sum(keys.values()) >= taken.accepted and len(dead) >= 5,
+    )
+    assert max(keys.values()) == 1  # the batch was taken in once
+    refused = [d for d in dead if d["error_class"] == "FileRefused"]
+    by_file = {str(d["source_topic"]).removeprefix("cen-source:"): d for d in refused}
+    assert set(by_file) == {linked.name, big.name, fifo.name, good.name}
+    assert by_file[linked.name]["original_value"] == b""  # the link's target was never read
+    assert b"not-for-anyone" not in b"".join(bytes(d["original_value"]) for d in dead)
+    assert bytes(by_file[big.name]["original_value"]) == content
