@@ -53,6 +53,7 @@ from liaison.errors import (
     DeliveryRefusedError,
     EndpointUnavailableError,
     MappingError,
+    RetriableError,
     SerdeError,
 )
 from liaison.health import Health
@@ -374,12 +375,21 @@ class SourceRunner:
             return Decision(record, None, "ValidationError", errors)
         return Decision(record, record.event)
 
-    def _produce(self, decision: Decision, on_delivery: DeliveryCallback | None = None) -> None:
+    def _produce(
+        self,
+        decision: Decision,
+        on_delivery: DeliveryCallback | None = None,
+        block_s: float = 30.0,
+    ) -> None:
+        """Queue ``decision``'s record; wait at most ``block_s`` for room in a full queue
+        (then RetriableError)."""
         record = decision.record
         if decision.event is not None:
             value = self.events.encode(to_avro(decision.event))
             key = record_key(decision.event).encode()
-            self.producer.produce(self.ingest_topic, value, key=key, on_delivery=on_delivery)
+            self.producer.produce(
+                self.ingest_topic, value, key=key, on_delivery=on_delivery, block_s=block_s
+            )
             return
         letter = dead_letter(
             value=record.original,
@@ -394,6 +404,7 @@ class SourceRunner:
             self.letters.encode(to_avro(letter)),
             key=record.letter_key or record.place.encode(),
             on_delivery=on_delivery,
+            block_s=block_s,
         )
 
     def _count(self, decisions: Iterable[Decision]) -> None:
@@ -463,7 +474,15 @@ class SourceRunner:
         for number, record in enumerate(records, 1):
             decision = self.decide(record)
             done: asyncio.Future[KafkaError | None] = loop.create_future()
-            self._produce(decision, _settled_from_thread(loop, done))
+            try:
+                # Never wait for room on the event loop: a full queue means Kafka is not
+                # keeping up, and the sender is told to send again (503) at once.
+                self._produce(decision, _settled_from_thread(loop, done), block_s=0.0)
+            except RetriableError:
+                log.warning(
+                    "%s: the producer's queue is full; asking to send again", self.task.name
+                )
+                return None
             decisions.append(decision)
             answers.append(done)
             if number % 500 == 0:

@@ -33,7 +33,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from connectors.contract import SourceRecord, SourceRunner, SourceTask
-from connectors.jsonbody import JsonBodyFormat
+from connectors.jsonbody import JsonBodyFormat, parse_body
 from liaison.avro.codec import MAX_MESSAGE_BYTES
 from liaison.errors import MappingError
 from liaison.health import Health
@@ -203,10 +203,7 @@ class HttpSource:
         not map to one or is not the sender's to report."""
         place, key = f"{self.name}:{path}", self.name.encode()
         try:
-            event = self.format.event_of(json.loads(raw), ingest_time=utc_now())
-        except json.JSONDecodeError:
-            error = MappingError("body", "is not valid JSON")
-            return SourceRecord(raw, place, line, error=error, letter_key=key)
+            event = self.format.event_of(parse_body(raw), ingest_time=utc_now())
         except MappingError as exc:
             return SourceRecord(raw, place, line, error=exc, letter_key=key)
         envelope = event.envelope

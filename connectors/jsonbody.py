@@ -22,6 +22,9 @@ The payload object has exactly the fields of its schema (``liaison.customs.CisRe
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -135,3 +138,31 @@ class JsonBodyFormat:
             payload_key=self.payload_key,
             ingest_time=ingest_time,
         )
+
+
+# Liaison's bodies nest a few levels (body, payload, items, persons, their fields); this
+# leaves room and stops a body built to exhaust the parser's recursion before it parses.
+MAX_DEPTH = 32
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def parse_body(raw: bytes) -> Any:
+    """The JSON value of ``raw``; a MappingError for what is not JSON (or not UTF-8), and
+    for a body nesting deeper than MAX_DEPTH, found before it is parsed."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
+        raise MappingError("body", f"nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise MappingError("body", "is not valid JSON") from None
+    except RecursionError:  # not reached within MAX_DEPTH; kept as a second fence
+        raise MappingError("body", f"nests deeper than {MAX_DEPTH} levels") from None
+
+
+def _depth(raw: bytes) -> int:
+    """How deep the brackets of ``raw`` nest, strings aside (in C but for one step per
+    bracket; an unterminated string counts its brackets, and such a body is no JSON)."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    steps = (1 if b in b"[{" else -1 for b in brackets)
+    return max(itertools.accumulate(steps, initial=0))

@@ -223,7 +223,7 @@ class KafkaProducer(_ClosedOnExit):
                 )
                 break
             except BufferError:
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
                     raise RetriableError(
                         f"producer queue still full after {block_s:.0f}s"
                     ) from None

@@ -190,22 +190,29 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     invalid = json.loads(lines[20])
     invalid["reporting_country"] = "ZZ"
     lines[20] = json.dumps(invalid)
+    deep = "[" * 200_000 + "]" * 200_000  # nested past any parser's recursion
+    lines[25] = deep
     lines.insert(30, "")  # blank lines are skipped, yet counted as lines
     text = ("\n".join(lines) + "\n").encode()
     token = "tok-nl-police-456"
 
     status, answer = post(url, text, token, "alerts/bulk")
     assert status == 200, answer
-    assert answer["accepted"] == len(alerts) - 2
-    assert [r["line"] for r in answer["rejected"]] == [11, 21]
+    assert answer["accepted"] == len(alerts) - 3
+    assert [r["line"] for r in answer["rejected"]] == [11, 21, 26]
+    assert "deeper" in answer["rejected"][2]["errors"][0]["reason"]
     assert answer["rejected"][1]["errors"] == [
         {"field": "reporting_country", "reason": answer["rejected"][1]["errors"][0]["reason"]}
     ]
     assert post(url, text, "tok-nl-customs-123", "alerts/bulk")[0] == 403
     # One record's endpoint still takes one record of at most 1 MiB.
     assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token, "alerts")[0] == 413
+    # A body nested too deep is a bad request like any other, and a dead letter.
+    status, answer = post(url, ('{"a":' * 5000 + "1" + "}" * 5000).encode(), token, "alerts")
+    assert status == 400, answer
+    assert "deeper" in answer["errors"][0]["reason"]
 
-    expected = {str(a.envelope.event_id) for i, a in enumerate(alerts) if i not in (10, 20)}
+    expected = {str(a.envelope.event_id) for i, a in enumerate(alerts) if i not in (10, 20, 25)}
     events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     seen: set[str] = set()
     dead: list[dict[str, Any]] = []
@@ -213,15 +220,17 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-police-bulk"), topics) as consumer:
         deadline = time.monotonic() + 60
-        while (len(seen) < len(expected) or len(dead) < 2) and time.monotonic() < deadline:
+        while (len(seen) < len(expected) or len(dead) < 4) and time.monotonic() < deadline:
             for message in consumer.consume(200, timeout_s=0.5):
                 if message.topic() == topics[0]:
                     seen.add(str(events.decode(message.value() or b"")["envelope"]["event_id"]))
                 else:
                     dead.append(letters.decode(message.value() or b""))
     assert seen == expected
-    assert sorted(d["source_offset"] for d in dead) == [11, 21]
-    assert {d["original_value"] for d in dead} == {lines[10].encode(), lines[20].encode()}
+    bulk = [d for d in dead if str(d["source_topic"]).endswith("/bulk")]
+    assert sorted(d["source_offset"] for d in bulk) == [11, 21, 26]
+    assert {d["original_value"] for d in bulk} == {lines[i].encode() for i in (10, 20, 25)}
+    assert len(dead) == 4  # and the deep single body
 
 
 def test_cis_plus_has_no_bulk_import(endpoint):
