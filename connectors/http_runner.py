@@ -35,7 +35,7 @@ def run(running: Running) -> None:
     )
 
 
-def sender_tokens(settings: Settings, endpoint: str) -> tuple[dict[str, str], list[str]]:
+def sender_tokens(settings: Settings, endpoint: str) -> tuple[dict[str, list[str]], list[str]]:
     """The senders that may use ``endpoint`` with their tokens, and the tokens of the other
     sources (a sender that uses one at the wrong door is refused, not unknown)."""
     tokens = settings.http_tokens or {}
@@ -47,12 +47,16 @@ def sender_tokens(settings: Settings, endpoint: str) -> tuple[dict[str, str], li
         )
     if not tokens.get(endpoint):
         raise ConfigurationError(f"no sender may use {endpoint}: set {env_name('http_tokens')}")
-    own = {sender: token.get_secret_value() for sender, token in tokens[endpoint].items()}
+    own = {
+        sender: [token.get_secret_value() for token in held]
+        for sender, held in tokens[endpoint].items()
+    }
     foreign = [
         token.get_secret_value()
         for name, senders in tokens.items()
         if name != endpoint
-        for token in senders.values()
+        for held in senders.values()
+        for token in held
     ]
     return own, foreign
 

@@ -2,7 +2,8 @@
 once Kafka has it.
 
 - ``POST /v1/<path>`` with ``Authorization: Bearer <token>``; each sending system has its own
-  token (settings, never logged); a token of another source's endpoint gets 403.
+  tokens (settings, never logged; two while one replaces the other); a token of another
+  source's endpoint gets 403.
 - 202 with ``{"event_id": ...}`` once Kafka confirmed the event; resending the same record and
   version answers 202 with the same event id (ids derive from source, record id and version)
   and the pipeline drops the copy as a replay.
@@ -27,7 +28,7 @@ import dataclasses
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -59,7 +60,7 @@ class HttpSource:
         name: str,
         path: str,
         body_format: JsonBodyFormat,
-        tokens: Mapping[str, str],
+        tokens: Mapping[str, Sequence[str]],
         foreign_tokens: Iterable[str] = (),
         owners: Mapping[str, Sender] | None = None,
         producer: KafkaProducer,
@@ -71,7 +72,8 @@ class HttpSource:
     ) -> None:
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.name, self.path, self.format = name, path, body_format
-        self._tokens = dict(tokens)  # sender -> token
+        # sender -> its tokens (more than one while it rotates)
+        self._tokens = {sender: [t.encode() for t in held] for sender, held in tokens.items()}
         self._foreign = [t.encode() for t in foreign_tokens]  # other endpoints' senders
         self._owners = dict(owners or {})  # sender -> what it may report
         self.producer = producer
@@ -126,8 +128,9 @@ class HttpSource:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token:
-            for sender, expected in self._tokens.items():
-                if hmac.compare_digest(token.encode(), expected.encode()):
+            given = token.encode()
+            for sender, held in self._tokens.items():
+                if any(hmac.compare_digest(given, expected) for expected in held):
                     return sender
             if any(hmac.compare_digest(token.encode(), other) for other in self._foreign):
                 raise web.HTTPForbidden(

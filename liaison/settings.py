@@ -31,6 +31,11 @@ def _xdg_dir(variable: str, fallback: str) -> Path:
     return Path(base) if base else Path.home() / fallback
 
 
+# The shortest bearer token a sender may have: 32 characters (e.g. 24 random bytes in
+# base64), too many to guess.
+MIN_TOKEN_LENGTH = 32
+
+
 class PartnerEndpoint(BaseModel):
     """Where one partner endpoint takes deliveries, and the token it expects."""
 
@@ -99,7 +104,7 @@ class Settings(BaseModel):
     police_port: int = Field(default=8082, ge=0, le=65535)
     # Bearer tokens of the sending systems, per HTTP source and sender:
     # "cisplus:NL-CUSTOMS=<token>,police:NL-POLICE=<token>".
-    http_tokens: dict[str, dict[str, SecretStr]] | None = None
+    http_tokens: dict[str, dict[str, tuple[SecretStr, ...]]] | None = None
     # Where the HTTP sinks deliver: "<endpoint>=<url>|<token>,..." for the endpoint names of
     # the routing policy, e.g. "nl-police=https://intake.example.nl/v1/liaison|<token>".
     partner_endpoints: dict[str, PartnerEndpoint] | None = None
@@ -150,15 +155,25 @@ class Settings(BaseModel):
         if value is None or isinstance(value, Mapping):
             return value
         shape = "<endpoint>:<sender>=<token>"
-        tokens: dict[str, dict[str, SecretStr]] = {}
+        tokens: dict[str, dict[str, tuple[SecretStr, ...]]] = {}
+        owners: dict[str, str] = {}  # token -> the sender it is for
         for number, item in _entries(_secret_text(value)):
             target, sep, token = item.partition("=")
             endpoint, colon, sender = (part.strip() for part in target.partition(":"))
-            if not (sep and colon and endpoint and sender and token.strip()):
+            token = token.strip()
+            if not (sep and colon and endpoint and sender and token):
                 raise ValueError(f"entry {number} is not {shape}")
-            if sender in tokens.get(endpoint, {}):
-                raise ValueError(f"entry {number}: {endpoint}:{sender} has a token already")
-            tokens.setdefault(endpoint, {})[sender] = SecretStr(token.strip())
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"entry {number}: the token of {endpoint}:{sender} is shorter than "
+                    f"{MIN_TOKEN_LENGTH} characters"
+                )
+            if owners.setdefault(token, f"{endpoint}:{sender}") != f"{endpoint}:{sender}":
+                raise ValueError(f"entry {number}: that token is given to another sender too")
+            # A sender named again gets another token: old and new both work while the
+            # sender moves to the new one (rotation).
+            senders = tokens.setdefault(endpoint, {})
+            senders[sender] = (*senders.get(sender, ()), SecretStr(token))
         return tokens
 
     @field_validator("partner_endpoints", mode="before")

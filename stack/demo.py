@@ -174,7 +174,7 @@ class _Wiring:
         served = [p.port_setting for p in processes if p.port_setting is not None]
         ports = dict(zip(served, free_port(len(served)), strict=True))
         systems = {setting: setting.removesuffix("_port") for setting in served}
-        tokens = {system: secrets.token_urlsafe(16) for system in systems.values()}
+        tokens = {system: secrets.token_urlsafe(32) for system in systems.values()}
         partners = ",".join(
             f"{endpoint}={intake.url(endpoint)}|{token}"
             for endpoint, token in intake.tokens.items()

@@ -25,7 +25,9 @@ from tests.integration.conftest import liaison_command, liaison_env
 
 pytestmark = pytest.mark.integration
 
-TOKENS = "cisplus:NL-CUSTOMS=tok-nl-customs-123,police:NL-POLICE=tok-nl-police-456"
+CUSTOMS_TOKEN = "tok-nl-customs-123-for-tests-only-000"
+POLICE_TOKEN = "tok-nl-police-456-for-tests-only-0000"
+TOKENS = f"cisplus:NL-CUSTOMS={CUSTOMS_TOKEN},police:NL-POLICE={POLICE_TOKEN}"
 
 
 @pytest.fixture
@@ -91,7 +93,7 @@ def test_cis_records_over_http(endpoint):
         and r.label is not Label.INVALID_VALUES
     ][:20]
     bodies = [json.dumps(cisplus.body_of(r.event)).encode() for r in records]  # type: ignore[arg-type]
-    token = "tok-nl-customs-123"
+    token = CUSTOMS_TOKEN
 
     answers = [post(url, body, token) for body in bodies]
     assert [status for status, _ in answers] == [202] * len(bodies)
@@ -113,7 +115,7 @@ def test_cis_records_over_http(endpoint):
 
     assert post(url, bodies[2], None)[0] == 401
     assert post(url, bodies[2], "forged")[0] == 401
-    assert post(url, bodies[2], "tok-nl-police-456")[0] == 403
+    assert post(url, bodies[2], POLICE_TOKEN)[0] == 403
     assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token)[0] == 413
 
     events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
@@ -162,10 +164,10 @@ def test_police_alerts_over_http(police_endpoint):
         for r in TrafficGenerator(seed=72).take(200)
         if r.event is not None and r.label is Label.ALERT
     ][:5]
-    token = "tok-nl-police-456"
+    token = POLICE_TOKEN
     answers = [post(url, json.dumps(police.body_of(a)).encode(), token, "alerts") for a in alerts]
     assert [status for status, _ in answers] == [202] * len(alerts)
-    cis_token = "tok-nl-customs-123"
+    cis_token = CUSTOMS_TOKEN
     assert post(url, json.dumps(police.body_of(alerts[0])).encode(), cis_token, "alerts")[0] == 403
     events = AvroCodec(EVENT)
     seen: set[str] = set()
@@ -194,7 +196,7 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     lines[25] = deep
     lines.insert(30, "")  # blank lines are skipped, yet counted as lines
     text = ("\n".join(lines) + "\n").encode()
-    token = "tok-nl-police-456"
+    token = POLICE_TOKEN
 
     status, answer = post(url, text, token, "alerts/bulk")
     assert status == 200, answer
@@ -204,7 +206,7 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     assert answer["rejected"][1]["errors"] == [
         {"field": "reporting_country", "reason": answer["rejected"][1]["errors"][0]["reason"]}
     ]
-    assert post(url, text, "tok-nl-customs-123", "alerts/bulk")[0] == 403
+    assert post(url, text, CUSTOMS_TOKEN, "alerts/bulk")[0] == 403
     # One record's endpoint still takes one record of at most 1 MiB.
     assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token, "alerts")[0] == 413
     # A body nested too deep is a bad request like any other, and a dead letter.
@@ -235,4 +237,4 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
 
 def test_cis_plus_has_no_bulk_import(endpoint):
     _settings, url = endpoint
-    assert post(url, b"{}\n", "tok-nl-customs-123", "records/bulk")[0] in (404, 405)
+    assert post(url, b"{}\n", CUSTOMS_TOKEN, "records/bulk")[0] in (404, 405)

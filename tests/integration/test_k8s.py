@@ -454,7 +454,8 @@ def test_the_image_runs_as_a_user_and_its_base_is_pinned():
 
 # What a Secret holds, in the shape its setting takes (README, Configuration).
 SECRET_PLACEHOLDERS = {
-    "LIAISON_HTTP_TOKENS": "cisplus:NL-CUSTOMS=placeholder,police:NL-POLICE=placeholder",
+    "LIAISON_HTTP_TOKENS": "cisplus:NL-CUSTOMS=placeholder-of-32-characters-one,"
+    "police:NL-POLICE=placeholder-of-32-characters-two",
     "LIAISON_PARTNER_ENDPOINTS": "nl-police=https://intake.invalid/v1|placeholder",
     "LIAISON_PERSON_KEY": "placeholder, at least sixteen characters",
 }

@@ -55,7 +55,7 @@ def test_a_sender_reports_only_for_what_it_is_bound_to(declared_topics, tmp_path
                 alert.envelope, reporting_country="DE", source_record_id="DE-ALERT-CLAIMED"
             ),
         )
-        token = "tok-nl-police-456"
+        token = "tok-nl-police-456-for-tests-only-0000"
         accepted = post(url, json.dumps(police.body_of(ours)).encode(), token, "alerts")
         assert accepted[0] == 202
         status, answer = post(url, json.dumps(police.body_of(theirs)).encode(), token, "alerts")

@@ -6,6 +6,9 @@ from pydantic import ValidationError
 from liaison.errors import ConfigurationError
 from liaison.settings import Settings, env_name, load_settings
 
+LONG = "s3cr3t" * 6  # long enough to be a token
+PAD = "-" + "p" * 31
+
 
 def test_defaults_need_no_environment():
     settings = load_settings({})
@@ -132,9 +135,10 @@ def test_kafka_data_dir_lives_under_state_dir():
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("LIAISON_HTTP_TOKENS", "cisplus:NL-CUSTOMS=s3cr3t-one,police-no-sender-s3cr3t-two"),
-        ("LIAISON_HTTP_TOKENS", "cisplus:=s3cr3t-one"),
-        ("LIAISON_HTTP_TOKENS", "cisplus:NL=s3cr3t-one,cisplus:NL=s3cr3t-two"),
+        ("LIAISON_HTTP_TOKENS", f"cisplus:NL-CUSTOMS={LONG}-one,police-no-sender-s3cr3t-two"),
+        ("LIAISON_HTTP_TOKENS", f"cisplus:={LONG}-one"),
+        ("LIAISON_HTTP_TOKENS", "cisplus:NL=s3cr3t-too-short"),
+        ("LIAISON_HTTP_TOKENS", f"cisplus:NL={LONG},police:BE={LONG}"),
         ("LIAISON_PARTNER_ENDPOINTS", "nl-police=https://intake.example/v1|s3cr3t-one,de-bka"),
         ("LIAISON_PARTNER_ENDPOINTS", "nl-police=https://intake.example/v1"),
         ("LIAISON_PARTNER_ENDPOINTS", "a=https://x/v1|s3cr3t-one,a=https://y/v1|s3cr3t-two"),
@@ -151,8 +155,8 @@ def test_a_malformed_map_setting_is_refused_by_name_without_its_secrets(variable
 def test_map_settings_are_typed_maps_and_keep_their_tokens_secret():
     settings = load_settings(
         {
-            "LIAISON_HTTP_TOKENS": " cisplus:NL-CUSTOMS=tok-a , police:NL-POLICE=tok-b,"
-            "police:BE-POLICE=tok-c",
+            "LIAISON_HTTP_TOKENS": f" cisplus:NL-CUSTOMS=tok-a{PAD} , police:NL-POLICE=tok-b{PAD},"
+            f"police:BE-POLICE=tok-c{PAD}",
             "LIAISON_PARTNER_ENDPOINTS": "nl-police=https://intake.example/v1|tok-d",
         }
     )
@@ -161,7 +165,8 @@ def test_map_settings_are_typed_maps_and_keep_their_tokens_secret():
         "cisplus": ["NL-CUSTOMS"],
         "police": ["BE-POLICE", "NL-POLICE"],
     }
-    assert settings.http_tokens["police"]["BE-POLICE"].get_secret_value() == "tok-c"
+    (token,) = settings.http_tokens["police"]["BE-POLICE"]
+    assert token.get_secret_value() == f"tok-c{PAD}"
     assert settings.partner_endpoints is not None
     target = settings.partner_endpoints["nl-police"]
     assert (target.url, target.token.get_secret_value()) == ("https://intake.example/v1", "tok-d")
