@@ -92,7 +92,7 @@ def test_every_dashboard_query_has_data_and_latency_counts_every_delivery(tmp_pa
         # Faust's own sensor beside Liaison's metrics, in the worker's registry.
         assert prometheus.query('faust_messages_received_total{job="liaison-worker"} > 0')
         ups = prometheus.query('up{job=~"liaison-.*"}')
-        assert len(ups) == 9  # worker, seven connectors, lag exporter
+        assert len(ups) == 10  # worker, seven connectors, the read receipts, lag exporter
         assert {s["value"][1] for s in ups} == {"1"}
 
         os.killpg(demo.pid, signal.SIGINT)
