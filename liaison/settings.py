@@ -90,6 +90,8 @@ class Settings(BaseModel):
     # The secret persons are matched under (an HMAC of name and birth date); the same in every
     # worker. Changing it makes earlier person entries unmatchable: see the README.
     person_key: SecretStr | None = Field(default=None, min_length=16)
+    # The person key being replaced, for `liaison watch rekey` only (see the README).
+    previous_person_key: SecretStr | None = Field(default=None, min_length=16)
     # Every so many events per partition, a stage deletes its expired table entries.
     state_sweep_every: int = Field(default=1000, ge=1)
 

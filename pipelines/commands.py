@@ -18,8 +18,9 @@ from liaison.command import current_settings, reported
 from liaison.model import from_avro
 from liaison.model.common import Event
 from liaison.policy import policy_of
+from liaison.settings import env_name
 
-__all__ = ["audit", "route", "worker"]
+__all__ = ["audit", "route", "watch", "worker"]
 
 
 @click.command()
@@ -143,3 +144,36 @@ def audit_trail(record: str) -> None:
         raise click.BadParameter(str(exc), param_hint="RECORD") from None
     for line in trail.lines():
         click.echo(line)
+
+
+@click.group()
+def watch() -> None:
+    """The watchlist tables."""
+
+
+@watch.command("rekey")
+@reported
+def watch_rekey() -> None:
+    """Move the watch tables from LIAISON_PREVIOUS_PERSON_KEY to LIAISON_PERSON_KEY, with
+    every worker stopped (see the README, "Changing the person key")."""
+    from liaison.kafka.client import make_admin  # noqa: PLC0415 - only this command
+    from pipelines.enrich.rekey import rekey  # noqa: PLC0415
+    from pipelines.enrich.watchlist import PersonKeys  # noqa: PLC0415
+
+    settings = current_settings()
+    if settings.previous_person_key is None:
+        raise click.UsageError(f"set {env_name('previous_person_key')} to the key being replaced")
+    new = PersonKeys.from_settings(settings)
+    previous = settings.previous_person_key.get_secret_value()
+    if settings.person_key is not None and previous == settings.person_key.get_secret_value():
+        raise click.UsageError("the previous and the new person key are the same")
+    old = PersonKeys(previous.encode())
+    group = settings.pipeline_app_id
+    admin = make_admin(settings)  # held while its answer comes: it is the one that answers
+    answer = admin.describe_consumer_groups([group], request_timeout=10)[group]
+    members = answer.result(timeout=30).members
+    if members:
+        raise click.ClickException(
+            f"{len(members)} worker(s) of {group} are running: stop every worker first"
+        )
+    rekey(settings, old, new, say=click.echo)

@@ -190,12 +190,13 @@ class KafkaProducer(_ClosedOnExit):
     def produce(
         self,
         topic: str,
-        value: bytes,
+        value: bytes | None,
         *,
         key: bytes | None = None,
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
         block_s: float = 30.0,
+        partition: int | None = None,
     ) -> None:
         """Queue one record. ``on_delivery`` runs from :meth:`poll` or :meth:`flush`.
 
@@ -219,7 +220,12 @@ class KafkaProducer(_ClosedOnExit):
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, headers=list(headers or ()), on_delivery=report
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=list(headers or ()),
+                    on_delivery=report,
+                    partition=-1 if partition is None else partition,  # -1: the partitioner's
                 )
                 break
             except BufferError:

@@ -38,7 +38,7 @@ async def _scenario() -> None:
         name="police-source",
         path="alerts",
         body_format=police.FORMAT,
-        tokens={"NL-POLICE": TOKEN},
+        tokens={"NL-POLICE": [TOKEN]},
         producer=producer,
         ingest_topic="t.ingest.police",
         dead_letter_topic="t.deadletter",

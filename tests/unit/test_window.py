@@ -97,8 +97,12 @@ async def _scenario(app: faust.App) -> None:
 
 
 def test_an_event_is_acknowledged_only_once_its_changelog_writes_are_confirmed():
-    # Importing Faust set a current event loop; its services take that one as they are made.
-    loop = asyncio.get_event_loop_policy().get_event_loop()
-    # The broker address is never dialled: the producer is never started.
-    app = faust.App("window-test", broker="kafka://127.0.0.1:9", store="memory://", loop=loop)
-    loop.run_until_complete(_scenario(app))
+    # A loop of the test's own, handed to Faust explicitly and never made the thread's
+    # current one: whatever loop another test left current stays as it was.
+    loop = asyncio.new_event_loop()
+    try:
+        # The broker address is never dialled: the producer is never started.
+        app = faust.App("window-test", broker="kafka://127.0.0.1:9", store="memory://", loop=loop)
+        loop.run_until_complete(_scenario(app))
+    finally:
+        loop.close()

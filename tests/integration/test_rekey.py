@@ -1,0 +1,97 @@
+"""A new person key, and the alerts on persons still match: ``liaison watch rekey`` moves the
+watch tables from the old key to the new one while the workers are stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from liaison.kafka.client import read_to_end
+from liaison.kafka.topics import STATE_WATCH_ALERTS
+from liaison.model.common import Operation
+from liaison.model.customs import Seizure
+from liaison.model.exchange import WatchlistHit
+from liaison.model.police import IdentifierKind, PoliceAlert
+from pipelines.enrich.watchlist import PersonKeys
+from stack.synthetic.generator import Label
+from tests.integration.conftest import liaison_env, run_liaison
+from tests.integration.test_disclosure import OPEN, _open_alert, _record, _renamed, _version
+from tests.integration.test_pipeline import Output, Worker, collect, send
+from tests.samples import realistic_seizure
+
+pytestmark = pytest.mark.integration
+
+OLD, NEW = "the person key of last year, 0001", "the person key of this year, 0002"
+
+
+def _hits(o: Output) -> list[WatchlistHit]:
+    return [
+        e.payload
+        for events in o.deliveries.values()
+        for e in events
+        if isinstance(e.payload, WatchlistHit)
+    ]
+
+
+def _newest(settings) -> dict[bytes, bytes | None]:
+    newest: dict[bytes, bytes | None] = {}
+    topic = STATE_WATCH_ALERTS.full_name(settings.topic_prefix)
+    for message in read_to_end(settings, [topic], idle_s=10):
+        newest[message.key() or b""] = message.value()
+    return newest
+
+
+def test_alerts_on_persons_match_under_the_new_key_after_a_rekey(declared_topics, admin, tmp_path):
+    seizure = _version(realistic_seizure(), 1, Operation.UPSERT, OPEN, 0)
+    assert isinstance(seizure.payload, Seizure)
+    (suspect,) = seizure.payload.persons
+    base = _open_alert(seizure, "DE-PERSON-1", seizure.envelope.ingest_time)
+    assert isinstance(base.payload, PoliceAlert)
+    alert = dataclasses.replace(
+        base,
+        envelope=dataclasses.replace(base.envelope, data_subject_categories=(suspect.category,)),
+        payload=dataclasses.replace(base.payload, items=(), persons=(suspect,)),
+    )
+    old_key = str(PersonKeys(OLD.encode())(suspect)).encode()
+    new_key = str(PersonKeys(NEW.encode())(suspect)).encode()
+
+    before = declared_topics.model_copy(update={"person_key": OLD})
+    running = Worker(before, admin, tmp_path / "worker-1.log")
+    running.start()
+    try:
+        send(before, [_record(alert, Label.ALERT)])
+        collect(before, "rekey-1", lambda o: any(o.deliveries.values()))
+    finally:
+        running.stop()
+    assert _newest(before).get(old_key)  # the alert is watched under the old key
+
+    env = {
+        **liaison_env(declared_topics),
+        "LIAISON_PERSON_KEY": NEW,
+        "LIAISON_PREVIOUS_PERSON_KEY": OLD,
+    }
+    moved = run_liaison("watch", "rekey", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert "entries moved" in moved.stdout
+    newest = _newest(before)
+    assert newest.get(old_key) is None  # a tombstone: nothing left under the old key
+    assert newest.get(new_key)
+
+    after = declared_topics.model_copy(update={"person_key": NEW})
+    running = Worker(after, admin, tmp_path / "worker-2.log")
+    running.start()
+    try:
+        later = _renamed(
+            _version(seizure, 1, Operation.UPSERT, OPEN, 3),
+            "NL-NCEN-2026-REKEY-1",
+            ingest_time=seizure.envelope.ingest_time + timedelta(hours=3),
+        )
+        send(after, [_record(later, Label.SEIZURE)])
+        out = collect(after, "rekey-2", lambda o: bool(_hits(o)))
+    finally:
+        running.kill()
+    kinds = {hit.matched_kind for hit in _hits(out)}
+    assert IdentifierKind.PERSON in kinds  # the old alert found the suspect, under the new key
+    assert {hit.alert_event_id for hit in _hits(out)} == {alert.envelope.event_id}
