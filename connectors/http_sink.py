@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 import threading
 from pathlib import Path
 
@@ -52,13 +53,18 @@ class HttpDelivery(SinkTask):
     ) -> None:
         _check_url(name, url)
         self.name, self.url, self._token, self.timeout_s = name, url, token, timeout_s
+        try:  # a CA file that cannot be read is a configuration error, found at start
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"{name}: the CA file {ca_file} cannot be read: {exc}"
+            ) from None
         self._pool = urllib3.PoolManager(
             num_pools=1,
             maxsize=1,
             retries=False,  # the runner retries, with its backoff and its dead letters
             timeout=urllib3.Timeout(total=timeout_s),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=str(ca_file) if ca_file is not None else None,
+            ssl_context=context,
         )
 
     def put(self, event: Event, message: Message) -> None:

@@ -143,7 +143,8 @@ class JsonBodyFormat:
 # Liaison's bodies nest a few levels (body, payload, items, persons, their fields); this
 # leaves room and stops a body built to exhaust the parser's recursion before it parses.
 MAX_DEPTH = 32
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A string, or an unterminated one to the end (so that no quote starts a second scan).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 

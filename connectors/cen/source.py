@@ -13,13 +13,13 @@ rejected row's line and reason.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import hashlib
 import itertools
 import json
 import logging
 import os
+import shutil
 import stat
 import threading
 from collections.abc import Iterator
@@ -119,15 +119,8 @@ class CenInbox(SourceTask):
         except _RefusedFileError as refused:
             yield from self._refuse(path, persons, refused.reason, refused.original, position)
             return
-        digest = hashlib.sha256(raw + b"\0" + (persons_raw or b"")).hexdigest()
-        if (
-            position.finished
-            and position.digest != _REFUSED  # a batch refused whole may be sent again
-            and (
-                (position.digest is not None and position.digest != digest)
-                or (self.archive / name).exists()
-            )
-        ):
+        digest = _digest(raw)
+        if self._taken_before(name, position, digest):
             reason = "a batch of this name was taken in before: a duplicate batch is refused"
             yield from self._refuse(path, persons, reason, raw, position)
             return
@@ -148,6 +141,25 @@ class CenInbox(SourceTask):
             last_line = row.line
         yield Checkpoint((name, Position(max(last_line, len(lines)), finished=True, digest=digest)))
 
+    def _taken_before(self, name: str, position: Position, digest: str) -> bool:
+        """Whether this file repeats a batch taken in before: another content under a name
+        already finished, or the same content that is in the archive already. (The same
+        content not archived yet is a run that stopped between finishing and archiving:
+        it is finished now, not refused.)"""
+        if not position.finished or position.digest == _REFUSED:
+            return False  # new, under way, or refused whole before: it may be sent again
+        if position.digest is not None and position.digest != digest:
+            return True
+        if position.digest is None:  # a position kept before digests were
+            return os.path.lexists(self.archive / name)
+        for archived in _copies(self.archive / name):
+            try:
+                if _digest(_read_regular(archived, self.max_file_bytes)) == digest:
+                    return True
+            except _RefusedFileError:
+                continue  # a link or an oversized file refused before: not that batch
+        return False
+
     def _refuse(
         self,
         path: Path,
@@ -166,17 +178,18 @@ class CenInbox(SourceTask):
             original = original[:_MAX_ORIGINAL_BYTES]
             note = f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
         log.warning("%s: refused: %s", name, reason)
+        # Finished by this one record: a batch taken in before keeps its stored position.
+        done = position if position.finished else Position(0, finished=True, digest=_REFUSED)
         yield SourceRecord(
             original=original,
             place=f"{NAME}:{name}",
             line=0,
             error=MappingError("file", reason),
-            position=(name, dataclasses.replace(position, finished=False)),
+            position=(name, done),
             note=note,
             letter_key=name.encode(),
             error_kind="FileRefused",
         )
-        done = position if position.finished else Position(0, finished=True, digest=_REFUSED)
         yield Checkpoint((name, done))
 
     @staticmethod
@@ -205,7 +218,7 @@ class CenInbox(SourceTask):
         if decision.accepted:
             result.accepted += 1
             return
-        row = record.position[1].line
+        row = 0 if record.line == 0 else record.position[1].line  # 0: the whole file
         result.rejected.append(
             {"line": row, "record_id": record.record_id, "reason": decision.reason}
         )
@@ -213,7 +226,9 @@ class CenInbox(SourceTask):
     def commit(self, position: tuple[str, Position]) -> None:
         name, at = position
         self.positions.put(self.producer, name, at)
-        current = self._open[name]
+        current = self._open.get(name)
+        if current is None:  # finished and archived at an earlier checkpoint of its own
+            return
         if at.finished:
             self._archive(current.path, current.persons, current.result)
             del self._open[name]
@@ -245,10 +260,17 @@ class CenInbox(SourceTask):
     def _archive(self, path: Path, persons: Path | None, result: FileResult) -> None:
         stem = path.name.removesuffix(_CSV).removesuffix(_XML)
         report = _unused(self.archive / f"{stem}.result.json")
+        moves = [
+            (source, _unused(self.archive / source.name))
+            for source in (path, persons)
+            if source is not None and os.path.lexists(source)
+        ]
         report.write_text(
             json.dumps(
                 {
                     "file": path.name,
+                    # Where the file went: a name taken in the archive gets a ~N of its own.
+                    "archived_as": [target.name for _, target in moves],
                     "accepted": result.accepted,
                     "rejected": result.rejected,
                 },
@@ -256,10 +278,8 @@ class CenInbox(SourceTask):
             )
             + "\n"
         )
-        for source in (path, persons):
-            if source is not None and os.path.lexists(source):
-                # A link or a special file is moved itself, never what it points at.
-                os.replace(source, _unused(self.archive / source.name))
+        for source, target in moves:
+            _move(source, target)
         self._partial_path(path.name).unlink(missing_ok=True)
         self.metrics.files.labels(NAME).inc()
         log.info("%s: %d accepted, %d rejected", path.name, result.accepted, len(result.rejected))
@@ -362,6 +382,34 @@ def _read_regular(path: Path, cap: int) -> bytes:
     if len(data) > cap:
         raise _RefusedFileError(f"over the cap of {cap} bytes")
     return data
+
+
+def _digest(raw: bytes) -> str:
+    """What a batch is known by: its export's content (its persons file follows it)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _copies(path: Path) -> Iterator[Path]:
+    """``path`` and the ``<name>~N.<rest>`` beside it (see _unused), as far as they exist."""
+    head, dot, rest = path.name.partition(".")
+    candidates = itertools.chain(
+        [path], (path.with_name(f"{head}~{n}{dot}{rest}") for n in itertools.count(2))
+    )
+    for candidate in candidates:
+        if not os.path.lexists(candidate):
+            return
+        yield candidate
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move ``source`` itself (a link stays a link, its target is never read) to
+    ``target``, also when the archive is on another file system than the inbox."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(source), target)  # copies a link as a link, then removes it
 
 
 def _utf8(raw: bytes) -> str:

@@ -326,10 +326,12 @@ def read_to_end(
     bootstrap: str | None = None,
     *,
     idle_s: float = 60.0,
+    complete: bool = False,
 ) -> Iterator[Message]:
     """Every record of ``topics``, from their start to their end as it is now, without a
     consumer group's offsets (nothing is committed). Gives up after ``idle_s`` without a
-    record while some partition has not reached its end."""
+    record while some partition has not reached its end; with ``complete``, giving up
+    raises TimeoutError (for a reader that must not act on part of a topic)."""
     consumer = Consumer(
         {
             **_common(settings, bootstrap),
@@ -361,5 +363,9 @@ def read_to_end(
                     continue
                 deadline = time.monotonic() + idle_s
                 yield message
+        if complete and pending:
+            raise TimeoutError(
+                f"{len(pending)} partition(s) of {', '.join(topics)} not read to end"
+            )
     finally:
         consumer.close()

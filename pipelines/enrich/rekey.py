@@ -81,7 +81,7 @@ def rekey(
     prefix = settings.topic_prefix
     names = {spec.full_name(prefix): spec for spec in _TABLES}
     latest: dict[str, dict[bytes, bytes]] = {name: {} for name in names}
-    for message in read_to_end(settings, list(names), bootstrap):
+    for message in read_to_end(settings, list(names), bootstrap, complete=True):
         key, value = message.key() or b"", message.value()
         table = latest[message.topic() or ""]
         if value is None:
@@ -101,11 +101,12 @@ def rekey(
         for event in decoded(value)
     )
     mapping = key_map(records, old, new)
+    done = set(mapping.values())  # keys that are new already (a rerun finds them so)
     moved = orphaned = 0
     with KafkaProducer(producer_config(settings, bootstrap)) as producer:
         for name, spec in names.items():
             for key, value in latest[name].items():
-                if not _keyed(key):
+                if not _keyed(key) or key.decode() in done:
                     continue
                 target = mapping.get(key.decode())
                 if target == key.decode():

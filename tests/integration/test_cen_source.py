@@ -222,6 +222,10 @@ def test_files_that_may_not_be_read_are_refused_whole_and_a_batch_is_never_taken
         other = inbox / good.name
         other.write_bytes(good_bytes.replace(b"\n", b"\r\n", 1))
         renamed = source.process(other)
+        # A run that stopped after finishing the batch but before archiving it leaves it in
+        # the inbox under its finished position: it is archived now, not refused again.
+        (archive / good.name).rename(inbox / good.name)
+        recovered = source.process(inbox / good.name)
     finally:
         source.producer.close()
 
@@ -246,11 +250,9 @@ def test_files_that_may_not_be_read_are_refused_whole_and_a_batch_is_never_taken
     assert (archive / "batch-0003~2.seizures.csv").read_bytes() == good_bytes
     assert (archive / "batch-0003~3.seizures.csv").exists()
     reports = sorted(p.name for p in archive.glob("batch-0003*.result.json"))
-    assert reports == [
-        "batch-0003.result.json",
-        "batch-0003~2.result.json",
-        "batch-0003~3.result.json",
-    ]
+    assert reports == [f"batch-0003{n}.result.json" for n in ("", "~2", "~3", "~4")]
+    archived = [json.loads((archive / r).read_text())["archived_as"] for r in reports]
+    assert archived == [[f"batch-0003{n}.seizures.csv"] for n in ("", "~2", "~3", "")]
 
     keys, dead = _read(
         declared_topics,
@@ -258,7 +260,11 @@ def test_files_that_may_not_be_read_are_refused_whole_and_a_batch_is_never_taken
         lambda keys, dead: sum(keys.values()) >= taken.accepted and len(dead) >= 5,
     )
     assert max(keys.values()) == 1  # the batch was taken in once
+    assert recovered is not None
+    assert (recovered.accepted, recovered.rejected) == (0, [])
+    assert (archive / good.name).read_bytes() == good_bytes
     refused = [d for d in dead if d["error_class"] == "FileRefused"]
+    assert len(refused) == 5  # the link, the big file, the FIFO and the two repeats
     by_file = {str(d["source_topic"]).removeprefix("cen-source:"): d for d in refused}
     assert set(by_file) == {linked.name, big.name, fifo.name, good.name}
     assert by_file[linked.name]["original_value"] == b""  # the link's target was never read

@@ -98,9 +98,13 @@ def test_every_dashboard_query_has_data_and_latency_counts_every_delivery(tmp_pa
         os.killpg(demo.pid, signal.SIGINT)
         assert demo.wait(timeout=120) == 0, "\n".join(seen)
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        if demo.poll() is None:  # a failure above: stop the stack as Ctrl-C does, then kill
+            os.killpg(demo.pid, signal.SIGINT)
+            try:
+                demo.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
         reader.join(timeout=10)
         assert demo.stdout is not None
         demo.stdout.close()

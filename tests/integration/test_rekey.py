@@ -15,6 +15,7 @@ from liaison.model.customs import Seizure
 from liaison.model.exchange import WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from pipelines.enrich.watchlist import PersonKeys
+from pipelines.sweep import partition_of
 from stack.synthetic.generator import Label
 from tests.integration.conftest import liaison_env, run_liaison
 from tests.integration.test_disclosure import OPEN, _open_alert, _record, _renamed, _version
@@ -36,10 +37,14 @@ def _hits(o: Output) -> list[WatchlistHit]:
 
 
 def _newest(settings) -> dict[bytes, bytes | None]:
+    """The newest value of each key of the alerts' changelog, each checked to be in the
+    partition the worker keeps that key in."""
     newest: dict[bytes, bytes | None] = {}
     topic = STATE_WATCH_ALERTS.full_name(settings.topic_prefix)
     for message in read_to_end(settings, [topic], idle_s=10):
-        newest[message.key() or b""] = message.value()
+        key = message.key() or b""
+        assert message.partition() == partition_of(key, STATE_WATCH_ALERTS.partitions), key
+        newest[key] = message.value()
     return newest
 
 

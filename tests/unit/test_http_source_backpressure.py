@@ -1,8 +1,8 @@
 """An HTTP source whose producer cannot take a record answers 503 at once, without holding
-up its event loop; the other requests it serves meanwhile are answered.
+up its event loop, which goes on serving.
 
-The producer points at a loopback port nothing listens on, with room for one record: the
-first record waits for a confirmation that never comes, the second finds the queue full."""
+The producer points at a loopback port nothing listens on, with room for one record, taken
+by a record that will never be confirmed: the body sent finds the queue full."""
 
 from __future__ import annotations
 
@@ -44,24 +44,16 @@ async def _scenario() -> None:
         dead_letter_topic="t.deadletter",
         confirm_timeout_s=3.0,
     )
-    first, second = _bodies(2)
+    (body,) = _bodies(1)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    answered: list[str] = []
+    # The queue's one place taken by a record that Kafka will never confirm.
+    producer.produce("t.ingest.police", b"waiting", key=b"k")
     async with TestClient(TestServer(source.app())) as client:
-
-        async def post(name: str, body: bytes) -> int:
-            response = await client.post("/v1/alerts", data=body, headers=headers)
-            answered.append(name)
-            return response.status
-
-        waiting = asyncio.ensure_future(post("first", first))
-        await asyncio.sleep(0.3)  # the first record is in the queue, unconfirmed
-        assert await post("second", second) == 503  # no room: send again, at once
-        health = await client.get("/healthz")
-        answered.append("health")
+        answer = await client.post("/v1/alerts", data=body, headers=headers)
+        assert answer.status == 503  # no room: send again, at once (not 30 s later, not 500)
+        assert "send again" in (await answer.json())["error"]
+        health = await client.get("/healthz")  # the loop went on serving
         assert health.status == 200
-        assert await waiting == 503  # never confirmed
-    assert answered == ["second", "health", "first"]
 
 
 def test_a_full_producer_queue_is_a_503_at_once_and_blocks_nothing_else():

@@ -46,7 +46,18 @@ def test_a_body_is_taken_exactly_when_it_nests_no_deeper_than_the_bound(value, e
             parse_body(raw)
 
 
-@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"a": ' * 50_000, b"\xff\xfe{}", b"{'a': 1}"])
+# The last: an unterminated string full of escaped quotes, which a string pattern that
+# starts again at every quote would take quadratic time over.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b'{"a": ' * 50_000,
+        b"\xff\xfe{}",
+        b"{'a': 1}",
+        b"[" * 33 + b'"' + b'\\"' * 200_000,
+    ],
+)
 def test_what_is_no_json_is_a_mapping_error_never_a_crash(raw):
     with pytest.raises(MappingError):
         parse_body(raw)
