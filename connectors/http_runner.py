@@ -10,7 +10,7 @@ from pkgutil import resolve_name
 from aiohttp import web
 
 from connectors.catalogue import HTTP_SOURCES, Running
-from connectors.http_source import HttpSource, poll_forever
+from connectors.http_source import HttpSource, RateLimit, poll_forever
 from connectors.jsonbody import JsonBodyFormat
 from liaison.errors import ConfigurationError
 from liaison.health import Health
@@ -87,6 +87,7 @@ def run_http_source(
             dead_letter_topic=DEAD_LETTERS.full_name(prefix),
             bulk=spec.bulk,
             metrics=metrics,
+            rate=RateLimit(settings.http_sender_rate, settings.http_sender_burst),
         )
         port = getattr(settings, spec.port_setting)
         asyncio.run(_serve(source, settings.http_host, port, producer, stop, health))

@@ -9,7 +9,9 @@ once Kafka has it.
   and the pipeline drops the copy as a replay.
 - 400 with ``{"errors": [{"field": ..., "reason": ...}]}`` for a body that is not JSON, does
   not map, or fails validation; the body also goes to the dead-letter topic with the reason.
-- 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka did not confirm in time.
+- 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka could not take the
+  record at once or did not confirm it in time, 429 with ``Retry-After`` for a sender over its
+  request rate (``LIAISON_HTTP_SENDER_RATE``, ``LIAISON_HTTP_SENDER_BURST``).
 - 403 for a record the sender may not report as its own (the routing policy's ``[[senders]]``
   bind a sender to source systems and reporting countries); it goes to the dead-letter topic
   as ``OwnerMismatch``. An accepted record carries its sender in ``envelope.submitted_by``.
@@ -28,6 +30,8 @@ import dataclasses
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from aiohttp import web
@@ -69,8 +73,10 @@ class HttpSource:
         confirm_timeout_s: float = 30.0,
         bulk: bool = False,
         metrics: ConnectorMetrics | None = None,
+        rate: RateLimit | None = None,
     ) -> None:
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
+        self.rate = rate or RateLimit()
         self.name, self.path, self.format = name, path, body_format
         # sender -> its tokens (more than one while it rotates)
         self._tokens = {sender: [t.encode() for t in held] for sender, held in tokens.items()}
@@ -143,8 +149,20 @@ class HttpSource:
             headers={"WWW-Authenticate": "Bearer"},
         )
 
-    async def receive(self, request: web.Request) -> web.Response:
+    def _admitted(self, request: web.Request) -> str:
+        """The sender, if it has not sent more than its rate allows; else 429."""
         sender = self._sender(request)
+        wait_s = self.rate.wait(sender)
+        if wait_s > 0:
+            raise web.HTTPTooManyRequests(
+                text=json.dumps({"error": "too many requests from this sender; send again"}),
+                content_type="application/json",
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+            )
+        return sender
+
+    async def receive(self, request: web.Request) -> web.Response:
+        sender = self._admitted(request)
         raw = await self._body(request, MAX_MESSAGE_BYTES)
         decisions = await self.runner.send_confirmed([self._record(raw, self.path, sender)])
         if decisions is None:
@@ -157,7 +175,7 @@ class HttpSource:
         return web.json_response({"event_id": str(decision.event.envelope.event_id)}, status=202)
 
     async def receive_bulk(self, request: web.Request) -> web.Response:
-        sender = self._sender(request)
+        sender = self._admitted(request)
         raw = await self._body(request, MAX_BULK_BYTES)
         records = []
         for number, line in enumerate(raw.split(b"\n"), start=1):
@@ -223,6 +241,31 @@ class HttpSource:
             event, envelope=dataclasses.replace(envelope, submitted_by=sender)
         )
         return SourceRecord(raw, place, line, event=event, letter_key=key)
+
+
+class RateLimit:
+    """A token bucket per sender: ``rate`` requests a second, ``burst`` at most at once."""
+
+    def __init__(
+        self,
+        rate: float = 50.0,
+        burst: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, when)
+
+    def wait(self, sender: str) -> float:
+        """0 when ``sender`` may make a request now (and it is counted); else the seconds
+        until it may."""
+        now = self.clock()
+        tokens, then = self._buckets.get(sender, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens >= 1 - 1e-9:  # (a sender that waited as long as it was told is let in)
+            self._buckets[sender] = (max(tokens - 1, 0.0), now)
+            return 0.0
+        self._buckets[sender] = (tokens, now)
+        return (1 - tokens) / self.rate
 
 
 class _Pushed(SourceTask):

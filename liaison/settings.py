@@ -102,6 +102,10 @@ class Settings(BaseModel):
     cen_max_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     cen_outbox: Path | None = Field(default=None, description="default: <state_dir>/cen/outbox")
     http_host: str = "127.0.0.1"
+    # Requests each sender may make per second on an HTTP source, and how many at once
+    # after a quiet spell; beyond them it is answered 429 with Retry-After.
+    http_sender_rate: float = Field(default=50.0, gt=0)
+    http_sender_burst: int = Field(default=200, gt=0)
     cisplus_port: int = Field(default=8081, ge=0, le=65535)
     police_port: int = Field(default=8082, ge=0, le=65535)
     # Bearer tokens of the sending systems, per HTTP source and sender:
