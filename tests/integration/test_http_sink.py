@@ -114,6 +114,21 @@ def _receipts(settings) -> list[dict[str, Any]]:
     return [codec.decode(m.value() or b"") for m in read_to_end(settings, [topic])]
 
 
+def _dead_letters_of(settings, sink: HttpSink, count: int, group: str) -> list[dict[str, Any]]:
+    """Run ``sink`` until ``count`` dead letters are on the topic; they, decoded."""
+    letters = AvroCodec(DEAD_LETTER_SCHEMA)
+    dead: list[dict[str, Any]] = []
+    topic = DEAD_LETTERS.full_name(settings.topic_prefix)
+    with KafkaConsumer(consumer_config(settings, group), [topic]) as consumer:
+
+        def all_dead() -> bool:
+            dead.extend(letters.decode(m.value() or b"") for m in consumer.consume(50, 0.1))
+            return len(dead) >= count
+
+        _run(sink, all_dead)
+    return dead
+
+
 def test_failures_and_a_stall_are_retried_with_the_same_key_until_delivered(declared_topics):
     settings = declared_topics
     topic = settings.topic_prefix + "partner.nl-police"
@@ -171,15 +186,7 @@ def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topic
     topic = settings.topic_prefix + "partner.de-bka"
     events = list(_events(6))[:6]
     _produce(settings, topic, events)
-    letters = AvroCodec(DEAD_LETTER_SCHEMA)
-    dead: list[dict[str, object]] = []
-    with (
-        Endpoint([], then=422) as endpoint,
-        KafkaConsumer(
-            consumer_config(settings, "check-http-sink"),
-            [DEAD_LETTERS.full_name(settings.topic_prefix)],
-        ) as consumer,
-    ):
+    with Endpoint([], then=422) as endpoint:
         sink = HttpSink(
             settings,
             name="de-bka-sink",
@@ -189,12 +196,7 @@ def test_a_refusing_endpoint_yields_dead_letters_not_a_stuck_sink(declared_topic
             retry=FAST,
             timeout_s=1.0,
         )
-
-        def all_dead() -> bool:
-            dead.extend(letters.decode(m.value() or b"") for m in consumer.consume(50, 0.1))
-            return len(dead) >= len(events)
-
-        _run(sink, all_dead)
+        dead = _dead_letters_of(settings, sink, len(events), "check-http-sink")
     assert len(dead) == len(events)
     assert {d["error_class"] for d in dead} == {"DeliveryRejected"}
     assert len(endpoint.requests) == len(events)  # a permanent refusal is not retried
@@ -272,15 +274,9 @@ def test_a_redirect_is_refused_and_never_followed_with_the_token(declared_topics
     topic = settings.topic_prefix + "partner.nl-police"
     events = list(_events(3))[:3]
     _produce(settings, topic, events)
-    letters = AvroCodec(DEAD_LETTER_SCHEMA)
-    dead: list[dict[str, Any]] = []
     with (
         Endpoint([], then=200) as elsewhere,
         Endpoint([], then=302, headers={"Location": elsewhere.url}) as endpoint,
-        KafkaConsumer(
-            consumer_config(settings, "check-redirect"),
-            [DEAD_LETTERS.full_name(settings.topic_prefix)],
-        ) as consumer,
     ):
         sink = HttpSink(
             settings,
@@ -291,12 +287,7 @@ def test_a_redirect_is_refused_and_never_followed_with_the_token(declared_topics
             retry=FAST,
             timeout_s=1.0,
         )
-
-        def all_dead() -> bool:
-            dead.extend(letters.decode(m.value() or b"") for m in consumer.consume(50, 0.1))
-            return len(dead) >= len(events)
-
-        _run(sink, all_dead)
+        dead = _dead_letters_of(settings, sink, len(events), "check-redirect")
     assert elsewhere.requests == []  # the token went nowhere but the configured endpoint
     assert len(endpoint.requests) == len(events)  # and a redirect is not tried again
     assert len(dead) == len(events)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
@@ -31,12 +32,9 @@ def _bodies(count: int) -> list[bytes]:
     return [json.dumps(police.body_of(a)).encode() for a in alerts[:count]]
 
 
-async def _scenario() -> None:
-    settings = load_settings({}, bootstrap_servers="127.0.0.1:1")
-    producer = KafkaProducer(
-        {**producer_config(settings), "queue.buffering.max.messages": 1, "linger.ms": 0}
-    )
-    source = HttpSource(
+def _source(producer: KafkaProducer, **options: Any) -> HttpSource:
+    """The police source of NL-POLICE's token, sending to topics of no broker."""
+    return HttpSource(
         name="police-source",
         path="alerts",
         body_format=police.FORMAT,
@@ -44,8 +42,16 @@ async def _scenario() -> None:
         producer=producer,
         ingest_topic="t.ingest.police",
         dead_letter_topic="t.deadletter",
-        confirm_timeout_s=3.0,
+        **options,
     )
+
+
+async def _scenario() -> None:
+    settings = load_settings({}, bootstrap_servers="127.0.0.1:1")
+    producer = KafkaProducer(
+        {**producer_config(settings), "queue.buffering.max.messages": 1, "linger.ms": 0}
+    )
+    source = _source(producer, confirm_timeout_s=3.0)
     (body,) = _bodies(1)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     # The queue's one place taken by a record that Kafka will never confirm.
@@ -88,16 +94,8 @@ async def _limited() -> None:
     settings = load_settings({}, bootstrap_servers="127.0.0.1:1")
     producer = KafkaProducer(producer_config(settings))
     clock = _Clock()
-    source = HttpSource(
-        name="police-source",
-        path="alerts",
-        body_format=police.FORMAT,
-        tokens={"NL-POLICE": [TOKEN]},
-        producer=producer,
-        ingest_topic="t.ingest.police",
-        dead_letter_topic="t.deadletter",
-        confirm_timeout_s=0.2,
-        rate=RateLimit(rate=0.5, burst=2, clock=clock),
+    source = _source(
+        producer, confirm_timeout_s=0.2, rate=RateLimit(rate=0.5, burst=2, clock=clock)
     )
     (body,) = _bodies(1)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
