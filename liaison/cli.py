@@ -10,11 +10,13 @@ when that command is chosen (or when the list of commands is asked for), so
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from importlib.metadata import EntryPoint, entry_points
 
 import click
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from liaison.command import ENTRY_POINTS, current_settings, reported, stop_on_signals
 from liaison.errors import ConfigurationError
@@ -77,14 +79,22 @@ def kafka() -> None:
 
 
 @kafka.command("start")
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    help="One PLAINTEXT listener, no authentication, no ACLs: for debugging only.",
+)
 @reported
-def kafka_start() -> None:
-    """Start the broker in the background and wait until it answers."""
-    broker = EmbeddedKafka.from_settings(current_settings())
+def kafka_start(plaintext: bool) -> None:
+    """Start the broker in the background, wait until it answers, and create the users and
+    ACLs of the current settings and routing policy (secured brokers)."""
+    settings = current_settings()
+    broker = EmbeddedKafka.from_settings(settings, secure=not plaintext)
     try:
         info = broker.start()
     except BrokerAlreadyRunningError as exc:
         info = exc.info
+        broker = EmbeddedKafka.from_settings(settings, secure=info.secure)
         click.echo(
             f"already running: {info.bootstrap_servers} (pid {info.pid}), data in {info.data_dir}"
         )
@@ -93,9 +103,56 @@ def kafka_start() -> None:
             f"started Kafka {info.kafka_version}: {info.bootstrap_servers} (pid {info.pid}), "
             f"data in {info.data_dir}"
         )
-    click.echo(
-        f"for the other commands: export {env_name('bootstrap_servers')}={info.bootstrap_servers}"
+    users = broker.grant(settings, policy_of(settings))
+    click.echo(f"listeners: {info.listeners}")
+    if info.secure:
+        click.echo(
+            f"principals: admin (super user), {len(users)} from the access table: "
+            + ", ".join(u.name for u in users)
+        )
+        click.echo('for the other commands, as the admin: eval "$(liaison kafka env)"')
+        click.echo('as one process or partner: eval "$(liaison kafka env --principal NAME)"')
+    else:
+        exported = f"{env_name('bootstrap_servers')}={info.bootstrap_servers}"
+        click.echo(f"for the other commands: export {exported}")
+
+
+@kafka.command("env")
+@click.option(
+    "--principal",
+    default=None,
+    help="A user of the access table (a process or a partner); default: the admin.",
+)
+@reported
+def kafka_env(principal: str | None) -> None:
+    """Print the settings that connect to the running broker, as shell exports."""
+    settings = current_settings()
+    broker = EmbeddedKafka.from_settings(settings)
+    info = broker.status()
+    if info is None:
+        raise ConfigurationError("the embedded broker is not running: `liaison kafka start`")
+    if principal is not None and principal not in {
+        u.name for u in broker.grant(settings, policy_of(settings))
+    }:
+        raise ConfigurationError(f"{principal} is no user of the access table")
+    connected = broker.client_settings(settings, principal)
+    fields = (
+        "bootstrap_servers",
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_username",
+        "sasl_password",
+        "ssl_ca_location",
+        "ssl_certificate_location",
+        "ssl_key_location",
     )
+    for field in fields:
+        value = getattr(connected, field)
+        if value is None:
+            click.echo(f"unset {env_name(field)}")
+            continue
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        click.echo(f"export {env_name(field)}={shlex.quote(text)}")
 
 
 @kafka.command("stop")
@@ -144,7 +201,11 @@ def topics_create(replication_factor: int | None) -> None:
     admin = make_admin(settings)
     override = replication_factor or settings.topic_replication_factor
     embedded = EmbeddedKafka.from_settings(settings).status()
-    if override is None and embedded and embedded.bootstrap_servers == settings.bootstrap_servers:
+    if (
+        override is None
+        and embedded
+        and settings.bootstrap_servers in (embedded.bootstrap_servers, embedded.partner_bootstrap)
+    ):
         override = 1  # the embedded broker is a single node
     outcome = ensure_topics(
         admin,

@@ -48,6 +48,7 @@ class Process:
     consumes: tuple[str, ...] = ()  # topics it consumes in ``group``
     reads: tuple[str, ...] = ()  # topics it reads otherwise (changelogs, positions)
     writes: tuple[str, ...] = ()
+    describes: tuple[str, ...] = ()  # topics it only describes: offsets and times, no records
     # Groups it reads under whose lag is not watched: it commits nothing there, or only its
     # own bookkeeping (the read receipts' progress, which follows the partners').
     reader_groups: tuple[str, ...] = ()
@@ -77,12 +78,12 @@ def core_processes(settings: Settings, watched: Iterable[Process]) -> list[Proce
         Process(
             name="lag-exporter",
             part="monitoring",
-            summary="The lag exporter: committed offsets of every Liaison group, and the "
-            "time of the record at each (it commits nothing).",
+            summary="The lag exporter: committed offsets of every Liaison group, and when "
+            "the record at each was written (it reads no record and commits nothing).",
             command=("lag-exporter",),
             principal="liaison-lag-exporter",
             job="liaison-lag-exporter",
-            reads=tuple(consumed),
+            describes=tuple(consumed),
             reader_groups=(lag_exporter_group(settings),),
             describes_groups=tuple(p.group for p in committing if p.group is not None),
         )

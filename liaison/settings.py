@@ -69,6 +69,9 @@ class Settings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: Path | None = None
+    # A client certificate and its key (PEM), for a mutual-TLS listener (partners).
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
     client_id: str = "liaison"
 
     # Topics: every declared name is prefixed, so that several deployments
@@ -135,6 +138,7 @@ class Settings(BaseModel):
         default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache") / "liaison"
     )
     kafka_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    kafka_partner_port: int = Field(default=0, ge=0, le=65535)
     kafka_controller_port: int = Field(default=0, ge=0, le=65535)
     kafka_heap_mb: int = Field(default=512, ge=128)
     kafka_start_timeout_s: float = Field(default=90.0, gt=0)
@@ -210,6 +214,10 @@ class Settings(BaseModel):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location is not None:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
+        if self.ssl_certificate_location is not None:
+            config["ssl.certificate.location"] = str(self.ssl_certificate_location)
+        if self.ssl_key_location is not None:
+            config["ssl.key.location"] = str(self.ssl_key_location)
         return config
 
     @property

@@ -73,6 +73,9 @@ def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     if protocol in ("SSL", "SASL_SSL"):
         cafile = str(settings.ssl_ca_location) if settings.ssl_ca_location else None
         context = ssl.create_default_context(cafile=cafile)
+        if settings.ssl_certificate_location is not None:
+            key = settings.ssl_key_location
+            context.load_cert_chain(settings.ssl_certificate_location, key)
     if protocol == "SSL":
         return faust.SSLCredentials(context)
     return faust.SASLCredentials(

@@ -5,10 +5,20 @@ and by the integration tests. The broker runs as its own JVM in its own session,
 so it outlives the command that started it and a Ctrl-C in the terminal does
 not reach it directly: whoever started it stops it, with SIGTERM first.
 
+Secured by default, as production is: a SASL_SSL listener where Liaison's processes log
+in with SCRAM-SHA-512, a mutual-TLS listener where partners present a client certificate
+(its CN is their principal), a SASL_PLAINTEXT controller listener on loopback (PLAIN; SCRAM
+cannot secure it), and the StandardAuthorizer refusing whatever no ACL allows. The users
+and ACLs come from :mod:`liaison.kafka.access` (:meth:`EmbeddedKafka.grant`). ``secure=False``
+(``liaison kafka start --plaintext``) gives one PLAINTEXT listener and no authorizer, for
+debugging only.
+
 Layout of a data directory::
 
-    broker.json        pid, ports and cluster id of the running broker
-    config/            server.properties and log4j2.properties, written at start
+    broker.json        pid, listeners and cluster id of the running broker
+    secrets.json       (0600) the admin's, the controller's and each process's password
+    tls/               the local CA, the broker's and the partners' certificates (liaison.kafka.tls)
+    config/            server.properties (0600) and log4j2.properties, written at start
     storage/           the KRaft log directory (formatted once)
     logs/server.log    the broker's own log; logs/stdout.log its console
 """
@@ -33,9 +43,13 @@ from types import TracebackType
 from typing import Self
 
 from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
 
 from liaison.errors import BrokerStartError, EmbeddedKafkaError
+from liaison.kafka.access import SCRAM, Principal, apply_access, new_password, principals
 from liaison.kafka.jars import KAFKA_VERSION, ensure_jars, java_command
+from liaison.kafka.tls import LocalCA
+from liaison.policy import RoutingPolicy
 from liaison.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +57,9 @@ log = logging.getLogger(__name__)
 __all__ = ["BrokerAlreadyRunningError", "BrokerInfo", "EmbeddedKafka", "free_port", "read_log_tail"]
 
 _NODE_ID = 1
+ADMIN = "admin"  # the operator's super user (the launcher, the tests, `liaison kafka env`)
+_CONTROLLER = "controller"  # the broker's own login on its controller listener
+_SCRAM_MECHANISM = "SCRAM-SHA-512"
 _LOG4J2 = """\
 status = warn
 name = liaison-embedded-kafka
@@ -71,6 +88,20 @@ class BrokerInfo:
     data_dir: str
     kafka_version: str
     started_at: str
+    # Secured brokers only: where partners connect with their certificate, and the CA.
+    secure: bool = False
+    partner_bootstrap: str = ""
+    ca_file: str = ""
+
+    @property
+    def listeners(self) -> str:
+        """What listens where, in a line for people."""
+        if not self.secure:
+            return f"PLAINTEXT {self.bootstrap_servers} (no authentication, no ACLs)"
+        return (
+            f"SASL_SSL/SCRAM-SHA-512 {self.bootstrap_servers} (Liaison's processes), "
+            f"mutual TLS {self.partner_bootstrap} (partners), ACLs enforced"
+        )
 
 
 class BrokerAlreadyRunningError(EmbeddedKafkaError):
@@ -107,6 +138,24 @@ def read_log_tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Written with mode 0600 from the start (it holds passwords), then renamed."""
+    partial = path.with_name(path.name + ".part")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    partial.replace(path)
+
+
+def _jaas(module: str, username: str, password: str, *users: tuple[str, str]) -> str:
+    accounts = "".join(f' user_{name}="{secret}"' for name, secret in users)
+    return (
+        f"org.apache.kafka.common.security.{module} required "
+        f'username="{username}" password="{password}"{accounts};'
+    )
+
+
 def _new_cluster_id() -> str:
     # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, no padding,
     # never starting with '-' (it would read as a command-line flag).
@@ -134,27 +183,35 @@ class EmbeddedKafka:
         cache_dir: Path,
         *,
         port: int = 0,
+        partner_port: int = 0,
         controller_port: int = 0,
         heap_mb: int = 512,
         start_timeout_s: float = 90.0,
+        secure: bool = True,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.cache_dir = cache_dir
         self.port = port
+        self.partner_port = partner_port
         self.controller_port = controller_port
+        self.secure = secure
         self.heap_mb = heap_mb
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, data_dir: Path | None = None) -> EmbeddedKafka:
+    def from_settings(
+        cls, settings: Settings, data_dir: Path | None = None, *, secure: bool = True
+    ) -> EmbeddedKafka:
         return cls(
             data_dir or settings.kafka_data_dir,
             settings.cache_dir,
             port=settings.kafka_port,
+            partner_port=settings.kafka_partner_port,
             controller_port=settings.kafka_controller_port,
             heap_mb=settings.kafka_heap_mb,
             start_timeout_s=settings.kafka_start_timeout_s,
+            secure=secure,
         )
 
     # -- paths -------------------------------------------------------------
@@ -174,6 +231,113 @@ class EmbeddedKafka:
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "storage"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    @property
+    def ca(self) -> LocalCA:
+        return LocalCA(self.data_dir / "tls")
+
+    # -- secrets -------------------------------------------------------------
+
+    def _secrets(self) -> dict[str, str]:
+        """Every password of this broker, by user; made (and kept) on first use."""
+        try:
+            stored = json.loads(self.secrets_file.read_text())
+        except FileNotFoundError:
+            stored = {}
+        except ValueError as exc:
+            raise EmbeddedKafkaError(f"unreadable {self.secrets_file}: {exc}") from exc
+        if not isinstance(stored, dict):
+            raise EmbeddedKafkaError(f"unreadable {self.secrets_file}: not an object")
+        return {str(k): str(v) for k, v in stored.items()}
+
+    def _password(self, user: str) -> str:
+        known = self._secrets()
+        if user not in known:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            known[user] = new_password()
+            _write_private(self.secrets_file, json.dumps(known, indent=2, sort_keys=True) + "\n")
+        return known[user]
+
+    def _admin_security(self) -> dict[str, str]:
+        """librdkafka's security settings for the admin user (empty on a plaintext broker)."""
+        if not self.secure:
+            return {}
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": _SCRAM_MECHANISM,
+            "sasl.username": ADMIN,
+            "sasl.password": self._password(ADMIN),
+            "ssl.ca.location": str(self.ca.ca_file),
+        }
+
+    def client_settings(self, settings: Settings, principal: str | None = None) -> Settings:
+        """``settings`` pointed at this running broker as ``principal`` (default: the admin).
+
+        A SCRAM principal gets its password (the table's users get theirs from
+        :meth:`grant`); a partner principal gets its client certificate and the mutual-TLS
+        listener."""
+        info = self.status()
+        if info is None:
+            raise EmbeddedKafkaError(f"no Kafka runs for {self.data_dir}")
+        if not info.secure:
+            return settings.model_copy(
+                update={
+                    "bootstrap_servers": info.bootstrap_servers,
+                    "security_protocol": "PLAINTEXT",
+                }
+            )
+        user = principal or ADMIN
+        if user in self._secrets():
+            return settings.model_copy(
+                update={
+                    "bootstrap_servers": info.bootstrap_servers,
+                    "security_protocol": "SASL_SSL",
+                    "sasl_mechanism": _SCRAM_MECHANISM,
+                    "sasl_username": user,
+                    "sasl_password": SecretStr(self._password(user)),
+                    "ssl_ca_location": Path(info.ca_file),
+                    "ssl_certificate_location": None,
+                    "ssl_key_location": None,
+                }
+            )
+        issued = self.ca.issue_client(user)
+        return settings.model_copy(
+            update={
+                "bootstrap_servers": info.partner_bootstrap,
+                "security_protocol": "SSL",
+                "sasl_mechanism": None,
+                "sasl_username": None,
+                "sasl_password": None,
+                "ssl_ca_location": Path(info.ca_file),
+                "ssl_certificate_location": issued.certificate,
+                "ssl_key_location": issued.key,
+            }
+        )
+
+    def grant(self, settings: Settings, policy: RoutingPolicy) -> list[Principal]:
+        """Create the users and ACLs of a deployment with these settings on this broker:
+        a SCRAM password per process principal, a client certificate per partner."""
+        users = principals(settings, policy)
+        if not self.secure:
+            return users
+        passwords = {u.name: self._password(u.name) for u in users if u.authentication == SCRAM}
+        for user in users:
+            if user.authentication != SCRAM:
+                self.ca.issue_client(user.name)
+        admin = self.admin()
+        apply_access(admin, users, passwords)
+        return users
+
+    def admin(self) -> AdminClient:
+        """An admin client on the running broker, as the admin user."""
+        info = self.status()
+        if info is None:
+            raise EmbeddedKafkaError(f"no Kafka runs for {self.data_dir}")
+        return AdminClient({"bootstrap.servers": info.bootstrap_servers, **self._admin_security()})
 
     # -- status ------------------------------------------------------------
 
@@ -205,8 +369,8 @@ class EmbeddedKafka:
         java = java_command()
         libs = ensure_jars(self.cache_dir)
 
-        port, controller_port = self._choose_ports()
-        cluster_id = self._prepare(java, libs, port, controller_port)
+        port, partner_port, controller_port = self._choose_ports()
+        cluster_id = self._prepare(java, libs, port, partner_port, controller_port)
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         console = (self.log_dir / "stdout.log").open("wb")
@@ -226,6 +390,9 @@ class EmbeddedKafka:
             data_dir=str(self.data_dir),
             kafka_version=KAFKA_VERSION,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            secure=self.secure,
+            partner_bootstrap=f"127.0.0.1:{partner_port}" if self.secure else "",
+            ca_file=str(self.ca.ca_file) if self.secure else "",
         )
         # Record the pid before waiting, so that `stop` can end a broker whose
         # start is still in progress.
@@ -238,10 +405,13 @@ class EmbeddedKafka:
             raise
         return info
 
-    def _choose_ports(self) -> tuple[int, int]:
-        wanted = [self.port, self.controller_port]
-        spare = iter(free_port(2))
-        return (wanted[0] or next(spare), wanted[1] or next(spare))
+    def _choose_ports(self) -> tuple[int, int, int]:
+        spare = iter(free_port(3))
+        return (
+            self.port or next(spare),
+            self.partner_port or next(spare),
+            self.controller_port or next(spare),
+        )
 
     def _java_args(self, java: str, libs: Path, main_class: str, *args: str) -> list[str]:
         return [
@@ -259,14 +429,28 @@ class EmbeddedKafka:
             *args,
         ]
 
-    def _prepare(self, java: str, libs: Path, port: int, controller_port: int) -> str:
-        """Write the configs and format storage on first use; return the cluster id."""
+    def _prepare(
+        self, java: str, libs: Path, port: int, partner_port: int, controller_port: int
+    ) -> str:
+        """Write the configs and certificates, format storage on first use; return the
+        cluster id."""
         (self.data_dir / "config").mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "config" / "log4j2.properties").write_text(_LOG4J2)
-        self.config_file.write_text(self.server_properties(port, controller_port))
-
         meta = self.storage_dir / "meta.properties"
+        marker = self.data_dir / "secured"
+        if meta.is_file() and self.secure != marker.is_file():
+            raise EmbeddedKafkaError(
+                f"{self.data_dir} holds a {'secured' if marker.is_file() else 'plaintext'} "
+                f"broker's storage: start it {'without' if marker.is_file() else 'with'} "
+                f"--plaintext, or remove {self.data_dir} to start afresh"
+            )
+        if self.secure:
+            self.ca.issue_broker()
+        _write_private(
+            self.config_file, self.server_properties(port, partner_port, controller_port)
+        )
+
         if meta.is_file():
             for line in meta.read_text().splitlines():
                 key, _, value = line.partition("=")
@@ -287,6 +471,14 @@ class EmbeddedKafka:
                 cluster_id,
                 "--config",
                 str(self.config_file),
+                *(
+                    (
+                        "--add-scram",
+                        f"{_SCRAM_MECHANISM}=[name={ADMIN},password={self._password(ADMIN)}]",
+                    )
+                    if self.secure
+                    else ()
+                ),
             ),
             capture_output=True,
             text=True,
@@ -298,9 +490,11 @@ class EmbeddedKafka:
                 f"formatting KRaft storage in {self.storage_dir} failed (exit {result.returncode})",
                 (result.stdout + result.stderr).strip()[-4000:],
             )
+        if self.secure:
+            marker.touch()
         return cluster_id
 
-    def server_properties(self, port: int, controller_port: int) -> str:
+    def server_properties(self, port: int, partner_port: int, controller_port: int) -> str:
         """The broker configuration: one combined node, loopback only, no auto-created topics."""
         listener = f"127.0.0.1:{port}"
         controller = f"127.0.0.1:{controller_port}"
@@ -310,11 +504,17 @@ class EmbeddedKafka:
             # A static voter set keeps the controller port out of the formatted
             # storage, so a restart may listen on other ports.
             "controller.quorum.voters": f"{_NODE_ID}@{controller}",
-            "listeners": f"PLAINTEXT://{listener},CONTROLLER://{controller}",
-            "advertised.listeners": f"PLAINTEXT://{listener}",
-            "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            **(
+                self._secured_listeners(listener, f"127.0.0.1:{partner_port}", controller)
+                if self.secure
+                else {
+                    "listeners": f"PLAINTEXT://{listener},CONTROLLER://{controller}",
+                    "advertised.listeners": f"PLAINTEXT://{listener}",
+                    "inter.broker.listener.name": "PLAINTEXT",
+                    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                }
+            ),
             "log.dirs": str(self.storage_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
@@ -328,6 +528,40 @@ class EmbeddedKafka:
             "log.retention.check.interval.ms": "60000",
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _secured_listeners(self, internal: str, partner: str, controller: str) -> dict[str, str]:
+        admin, control = self._password(ADMIN), self._password(_CONTROLLER)
+        return {
+            "listeners": (f"INTERNAL://{internal},PARTNER://{partner},CONTROLLER://{controller}"),
+            "advertised.listeners": f"INTERNAL://{internal},PARTNER://{partner}",
+            "listener.security.protocol.map": (
+                "INTERNAL:SASL_SSL,PARTNER:SSL,CONTROLLER:SASL_PLAINTEXT"
+            ),
+            "inter.broker.listener.name": "INTERNAL",
+            # Liaison's processes: SCRAM over TLS.
+            "listener.name.internal.sasl.enabled.mechanisms": _SCRAM_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": _SCRAM_MECHANISM,
+            "listener.name.internal.scram-sha-512.sasl.jaas.config": _jaas(
+                "scram.ScramLoginModule", ADMIN, admin
+            ),
+            # Partners: a certificate from the local CA, its CN the principal.
+            "listener.name.partner.ssl.client.auth": "required",
+            "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+            # The controller listener (loopback): PLAIN, the broker's own login only.
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": _jaas(
+                "plain.PlainLoginModule", _CONTROLLER, control, (_CONTROLLER, control)
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.ca.broker_file),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca.ca_file),
+            "ssl.endpoint.identification.algorithm": "https",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN};User:{_CONTROLLER}",
+        }
 
     def _write_state(self, info: BrokerInfo) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -346,7 +580,9 @@ class EmbeddedKafka:
                     f"Kafka exited with code {code} during start-up (data dir {self.data_dir})",
                     self.log_tail(),
                 )
-            if _accepts_connections(host, int(port)) and self._answers_as(info):
+            if _accepts_connections(host, int(port)) and self._answers_as(
+                info, self._admin_security()
+            ):
                 return
             time.sleep(0.25)
         raise BrokerStartError(
@@ -355,10 +591,12 @@ class EmbeddedKafka:
         )
 
     @staticmethod
-    def _answers_as(info: BrokerInfo) -> bool:
+    def _answers_as(info: BrokerInfo, security: dict[str, str]) -> bool:
         """True once the broker at the address is this one (same cluster id) and serves metadata."""
         # log_level 0: refused connections while the broker boots are expected.
-        admin = AdminClient({"bootstrap.servers": info.bootstrap_servers, "log_level": 0})
+        admin = AdminClient(
+            {"bootstrap.servers": info.bootstrap_servers, "log_level": 0, **security}
+        )
         try:
             cluster = admin.describe_cluster(request_timeout=2).result(timeout=3)
         except Exception:  # noqa: BLE001 - not ready yet; the caller retries until its deadline

@@ -11,18 +11,16 @@ suite) fails when a committed file differs from what the code gives now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from liaison.errors import ConfigurationError
+from liaison.kafka.access import Principal
+from liaison.kafka.access import principals as access_table
 from liaison.kafka.topics import TopicSpec
 from liaison.policy import RoutingPolicy, declared_topics
-from liaison.processes import Process as CatalogueProcess
-from liaison.processes import catalogue
-from stack.k8s.naming import CLUSTER, TOPIC_PREFIX, deployment_settings, partner_user
+from stack.k8s.naming import CLUSTER, TOPIC_PREFIX, deployment_settings
 from stack.k8s.workloads import processes, workload
 
 __all__ = ["Principal", "generated_files", "principals", "stale_files", "write_files"]
@@ -33,83 +31,10 @@ HEADER = (
     "# {source}\n"
 )
 
-# Per-broker quotas. Partners read at most this fast, so that one partner catching up on
-# two weeks of deliveries cannot starve the pipeline; Liaison's own processes get more room.
-PARTNER_QUOTAS = {
-    "consumerByteRate": 5 * 1024 * 1024,
-    "producerByteRate": 64 * 1024,
-    "requestPercentage": 20,
-}
-SERVICE_QUOTAS = {
-    "consumerByteRate": 50 * 1024 * 1024,
-    "producerByteRate": 50 * 1024 * 1024,
-    "requestPercentage": 50,
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """One Kafka user and what it may do: least privilege, per process or partner."""
-
-    name: str
-    description: str
-    authentication: str  # "scram-sha-512" for Liaison's processes, "tls" for partners
-    read: tuple[str, ...] = ()  # topics (full names) it consumes
-    write: tuple[str, ...] = ()  # topics it produces to
-    groups: tuple[str, ...] = ()  # consumer groups it joins (Read)
-    group_describe: tuple[str, ...] = ()  # groups it only inspects
-    group_describe_prefixes: tuple[str, ...] = ()  # groups by prefix it only inspects
-    prefixed: tuple[str, ...] = ()  # topic prefixes it reads (a partner's own topics)
-    group_prefixes: tuple[str, ...] = ()  # group prefixes it may use (a partner's groups)
-    quotas: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_QUOTAS))
-
-
-def _principal(process: CatalogueProcess) -> Principal:
-    return Principal(
-        process.principal,
-        process.summary,
-        "scram-sha-512",
-        read=(*process.consumes, *process.reads),
-        write=process.writes,
-        groups=(*((process.group,) if process.group else ()), *process.reader_groups),
-        group_describe=process.describes_groups,
-        group_describe_prefixes=process.describes_group_prefixes,
-    )
-
 
 def principals(policy: RoutingPolicy) -> list[Principal]:
-    """Every Kafka user of the deployment: one per process of the catalogue (the worker,
-    each connector, the lag exporter) and one per partner that reads its deliveries from
-    Kafka itself."""
-    users = [_principal(process) for process in catalogue(deployment_settings(), policy)]
-    _refuse_prefix_clashes(policy)
-    for partner in policy.partners:
-        if partner.endpoint is None:
-            user = partner_user(partner)
-            users.append(
-                Principal(
-                    user,
-                    f"{partner.name}: reads its own deliveries and nothing else.",
-                    "tls",
-                    prefixed=(TOPIC_PREFIX + partner.topic,),
-                    group_prefixes=(partner.group_prefix,),
-                    quotas=dict(PARTNER_QUOTAS),
-                )
-            )
-    return users
-
-
-def _refuse_prefix_clashes(policy: RoutingPolicy) -> None:
-    """A partner reads its topic by prefix: no other partner's topic may start with it."""
-    topics = [TOPIC_PREFIX + p.topic for p in policy.partners]
-    for partner in policy.partners:
-        own = TOPIC_PREFIX + partner.topic
-        clash = [t for t in topics if t != own and t.startswith(own)]
-        if clash:
-            raise ConfigurationError(
-                f"partner {partner.id}'s topic {own} is a prefix of {', '.join(clash)}: its "
-                "read rights would reach them; rename one of the topics in the policy"
-            )
+    """The deployment's Kafka users: the access table under the workloads' names."""
+    return access_table(deployment_settings(), policy)
 
 
 def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") -> dict[str, Any]:
@@ -121,19 +46,9 @@ def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") 
 
 
 def _user(principal: Principal) -> dict[str, Any]:
-    rules = (  # (resource type, names, operations, pattern)
-        ("topic", principal.read, ["Read", "Describe"], "literal"),
-        ("topic", principal.write, ["Write", "Describe"], "literal"),
-        ("topic", principal.prefixed, ["Read", "Describe"], "prefix"),
-        ("group", principal.groups, ["Read", "Describe"], "literal"),
-        ("group", principal.group_describe, ["Describe"], "literal"),
-        ("group", principal.group_describe_prefixes, ["Describe"], "prefix"),
-        ("group", principal.group_prefixes, ["Read", "Describe"], "prefix"),
-    )
     acls = [
-        _acl(kind, name, operations, pattern)
-        for kind, names, operations, pattern in rules
-        for name in names
+        _acl(kind, name, list(operations), pattern)
+        for kind, name, operations, pattern in principal.rules()
     ]
     return {
         "apiVersion": "kafka.strimzi.io/v1",

@@ -7,7 +7,6 @@ the processes name their groups.
 
 from __future__ import annotations
 
-from liaison.policy import Partner
 from liaison.settings import Settings, load_settings
 
 __all__ = [
@@ -16,7 +15,6 @@ __all__ = [
     "PIPELINE_GROUP",
     "TOPIC_PREFIX",
     "deployment_settings",
-    "partner_user",
 ]
 
 CLUSTER = "liaison"  # the Strimzi Kafka resource
@@ -30,8 +28,3 @@ def deployment_settings() -> Settings:
     return load_settings(
         {}, topic_prefix=TOPIC_PREFIX, client_id=CLIENT_ID, pipeline_app_id=PIPELINE_GROUP
     )
-
-
-def partner_user(partner: Partner) -> str:
-    """The Kafka user of a partner that reads its deliveries from Kafka itself."""
-    return partner.kafka_user

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,17 +46,19 @@ def kafka(embedded_kafka: EmbeddedKafka) -> BrokerInfo:
 
 
 @pytest.fixture
-def settings(kafka: BrokerInfo, tmp_path: Path) -> Settings:
-    """Settings for one test: its own topic prefix, consumer group and state dir."""
+def settings(embedded_kafka: EmbeddedKafka, kafka: BrokerInfo, tmp_path: Path) -> Settings:
+    """Settings for one test: its own topic prefix, consumer group and state dir, on the
+    secured broker as its admin (the operator; tests that need a process's own rights ask
+    for them with :func:`as_principal`)."""
     tag = uuid.uuid4().hex[:10]
-    return load_settings(
+    chosen = load_settings(
         {},
-        bootstrap_servers=kafka.bootstrap_servers,
         topic_prefix=f"t{tag}.",
         pipeline_app_id=f"liaison-test-{tag}",
         state_dir=tmp_path / "state",
         person_key=f"tests-only person key {tag}",
     )
+    return embedded_kafka.client_settings(chosen)
 
 
 @pytest.fixture
@@ -69,6 +72,20 @@ def declared_topics(settings: Settings, admin: AdminClient) -> Settings:
     topics = declared_topics_of(load_policy())
     ensure_topics(admin, topics, prefix=settings.topic_prefix, replication_override=1)
     return settings
+
+
+@pytest.fixture
+def as_principal(
+    embedded_kafka: EmbeddedKafka, declared_topics: Settings
+) -> Callable[[str], Settings]:
+    """The test's settings as one user of the access table (a process or a partner), after
+    the table's users and ACLs for the test's topic prefix are on the broker."""
+    embedded_kafka.grant(declared_topics, load_policy())
+
+    def connect(principal: str) -> Settings:
+        return embedded_kafka.client_settings(declared_topics, principal)
+
+    return connect
 
 
 def liaison_env(settings: Settings) -> dict[str, str]:

@@ -214,7 +214,7 @@ def _hits(o: Output, kind: IdentifierKind) -> dict[str, list[Event]]:
     return found
 
 
-def test_the_whole_disclosure_story_on_the_running_worker(declared_topics, pipeline):
+def test_the_whole_disclosure_story_on_the_running_worker(declared_topics, pipeline, as_principal):
     """Tightening and widening corrections, a plain amendment, a foreign sender's amendment,
     a restricted seizure matched by an open alert, a stolen passport matched, a record past
     its retention: asserted on every partner topic's bytes, the audit and the outcomes; then
@@ -255,7 +255,7 @@ def test_the_whole_disclosure_story_on_the_running_worker(declared_topics, pipel
         assert (audit["partner_id"], audit["content_sha256"]) in sent
         if audit["source_system"] == "NCEN":
             assert audit["submitted_by"] == OWNER
-    _receipted_and_explained(settings, earlier)
+    _receipted_and_explained(settings, as_principal("partner-europol"), earlier)
 
 
 def _tightened(out: Output, raw, decoded, earlier: set[str]) -> None:
@@ -336,13 +336,15 @@ def _refused_at_the_door_of_the_pipeline(out: Output, decoded) -> None:
     assert not [a for a in out.audits if a["source_record_id"] == LATE]
 
 
-def _receipted_and_explained(settings, earlier: set[str]) -> None:
-    """Europol reads its topic itself and commits: receipts follow. Then the auditor's
-    questions, answered from the topics: who got what of this record, when, and why."""
+def _receipted_and_explained(settings, europol_kafka, earlier: set[str]) -> None:
+    """Europol reads its topic itself, with its own certificate, and commits: receipts
+    follow. Then the auditor's questions, answered from the topics: who got what of this
+    record, when, and why."""
     europol = settings.topic_prefix + POLICY.partner("EUROPOL").topic
     reader = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **europol_kafka.kafka_client_config(),
+            "bootstrap.servers": europol_kafka.bootstrap_servers,
             "group.id": "partner-europol.analysis",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

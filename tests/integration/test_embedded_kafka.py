@@ -1,9 +1,10 @@
+import shlex
 import socket
 from pathlib import Path
 
 import pytest
 
-from liaison.errors import BrokerStartError
+from liaison.errors import BrokerStartError, EmbeddedKafkaError
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
@@ -13,6 +14,7 @@ from liaison.kafka.client import (
 )
 from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
 from liaison.kafka.topics import INGEST_CEN, ensure_topics
+from liaison.policy import load_policy
 from liaison.settings import load_settings
 from tests.integration.conftest import liaison_env, run_liaison
 
@@ -83,8 +85,10 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
     assert first.stdout.startswith("started Kafka")
     info = EmbeddedKafka.from_settings(settings).status()
     assert info is not None
-    # No process goes looking for the embedded broker: the start says where it is.
-    assert f"export LIAISON_BOOTSTRAP_SERVERS={info.bootstrap_servers}" in first.stdout
+    assert info.secure
+    assert f"listeners: {info.listeners}" in first.stdout
+    assert "liaison-pipeline" in first.stdout  # the principals it created
+    # No process goes looking for the embedded broker: `kafka env` says where it is, as whom.
     unset = run_liaison("topics", "create", env=env)
     assert unset.returncode == 2
     assert "LIAISON_BOOTSTRAP_SERVERS" in unset.stderr
@@ -97,7 +101,16 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
         assert status.returncode == 0
         assert info.bootstrap_servers in status.stdout
 
-        pointed = {**env, "LIAISON_BOOTSTRAP_SERVERS": info.bootstrap_servers}
+        exports = run_liaison("kafka", "env", env=env)
+        assert exports.returncode == 0, exports.stderr
+        pointed = dict(env)
+        for line in exports.stdout.splitlines():
+            verb, _, assignment = line.partition(" ")
+            name, _, value = assignment.partition("=")
+            if verb == "export":
+                pointed[name] = shlex.split(value)[0]
+        assert pointed["LIAISON_BOOTSTRAP_SERVERS"] == info.bootstrap_servers
+        assert pointed["LIAISON_SASL_USERNAME"] == "admin"
         created = run_liaison("topics", "create", env=pointed)
         assert created.returncode == 0, created.stderr
         assert "created" in created.stdout
@@ -112,17 +125,31 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
     assert "not running" in after.stdout
 
 
-def test_restart_keeps_the_cluster_and_its_topics(tmp_path, embedded_kafka):
+def test_restart_keeps_the_cluster_its_topics_and_its_users(tmp_path, embedded_kafka):
     broker = EmbeddedKafka(tmp_path / "kafka", embedded_kafka.cache_dir, heap_mb=256)
     settings = load_settings({}, topic_prefix="restart.")
     with broker:
         first = broker.status()
         assert first is not None
-        admin = make_admin(settings, first.bootstrap_servers)
+        admin = make_admin(broker.client_settings(settings))
         ensure_topics(admin, [INGEST_CEN], prefix="restart.", replication_override=1)
+        broker.grant(settings, load_policy())
     with broker:
         second = broker.status()
         assert second is not None
         assert second.cluster_id == first.cluster_id
-        topics = make_admin(settings, second.bootstrap_servers).list_topics(timeout=10).topics
+        worker = broker.client_settings(settings, "liaison-pipeline")
+        topics = make_admin(worker).list_topics(timeout=10).topics
+        # The worker sees its topic (a user made before the restart still logs in) ...
         assert INGEST_CEN.full_name("restart.") in topics
+
+
+def test_a_plaintext_data_dir_is_not_started_secured(tmp_path, embedded_kafka):
+    plain = EmbeddedKafka(tmp_path / "kafka", embedded_kafka.cache_dir, heap_mb=256, secure=False)
+    with plain:
+        info = plain.status()
+        assert info is not None
+        assert not info.secure
+    secured = EmbeddedKafka(tmp_path / "kafka", embedded_kafka.cache_dir, heap_mb=256)
+    with pytest.raises(EmbeddedKafkaError, match="plaintext broker's storage"):
+        secured.start()

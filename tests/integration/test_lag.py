@@ -25,7 +25,7 @@ def test_lag_in_records_and_seconds(declared_topics):
 
     # Ten records on partition 0, written (by their timestamps) 10 minutes to 1 minute ago.
     now_ms = int(time.time() * 1000)
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, **settings.kafka_client_config()})
     for i in range(10):
         producer.produce(topic, b"x", partition=0, timestamp=now_ms - (10 - i) * 60_000)
     assert producer.flush(30) == 0
@@ -37,14 +37,18 @@ def test_lag_in_records_and_seconds(declared_topics):
         assert reading.messages == 10  # nothing committed: all behind
         assert 595 <= reading.seconds <= 660  # the oldest is ten minutes old
 
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": group, **settings.kafka_client_config()}
+        )
         consumer.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
         consumer.close()
         (reading,) = exporter.measure()
         assert reading.messages == 3
         assert 175 <= reading.seconds <= 240  # the record at offset 7: three minutes old
 
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": group, **settings.kafka_client_config()}
+        )
         consumer.commit(offsets=[TopicPartition(topic, 0, 10)], asynchronous=False)
         consumer.close()
         (reading,) = exporter.measure()

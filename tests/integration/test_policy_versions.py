@@ -24,7 +24,9 @@ def test_every_policy_used_is_kept_and_a_forged_one_is_not(declared_topics, tmp_
         assert publish_policy(settings, policy)
     assert not publish_policy(settings, RoutingPolicy(version=3, partners=()))  # no file
     # A record whose bytes are not the policy its key names is not taken for it.
-    producer = Producer({"bootstrap.servers": resolve_bootstrap(settings)})
+    producer = Producer(
+        {"bootstrap.servers": resolve_bootstrap(settings), **settings.kafka_client_config()}
+    )
     topic = POLICY_VERSIONS.full_name(settings.topic_prefix)
     producer.produce(topic, b"version = 9\npartners = []", key=today.digest.encode())
     assert producer.flush(30) == 0

@@ -20,8 +20,14 @@ from liaison.policy import load_policy
 pytestmark = pytest.mark.integration
 
 
-def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+def _commit(settings, group: str, topic: str, offsets: dict[int, int]) -> None:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": resolve_bootstrap(settings),
+            "group.id": group,
+            **settings.kafka_client_config(),
+        }
+    )
     places = [TopicPartition(topic, p, o) for p, o in offsets.items()]
     consumer.commit(offsets=places, asynchronous=False)
     consumer.close()
@@ -40,7 +46,7 @@ def test_a_partner_is_receipted_for_what_its_groups_committed_once(declared_topi
     europol = policy.partner("EUROPOL")
     topic = settings.topic_prefix + europol.topic
     sent = {}  # (partition, offset) -> (event id, record id, version)
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, **settings.kafka_client_config()})
     for partition, count in ((0, 6), (1, 3)):
         for n in range(count):
             event_id, record_id = uuid.uuid4(), f"NL-NCEN-2026-{partition}{n:05}"
@@ -59,16 +65,16 @@ def test_a_partner_is_receipted_for_what_its_groups_committed_once(declared_topi
     try:
         assert receipts.pass_once() == 0  # nobody of the partner read anything yet
         # Another partner's group on this topic is not this partner's read.
-        _commit(bootstrap, "partner-interpol.analysis", topic, {0: 6, 1: 4})
-        _commit(bootstrap, "partner-europolice.analysis", topic, {0: 6, 1: 4})  # not a prefix
+        _commit(settings, "partner-interpol.analysis", topic, {0: 6, 1: 4})
+        _commit(settings, "partner-europolice.analysis", topic, {0: 6, 1: 4})  # not a prefix
         # A commit past a partition's end (an empty one here) is about no record it holds.
-        _commit(bootstrap, "partner-europol.stray", topic, {2: 50})
+        _commit(settings, "partner-europol.stray", topic, {2: 50})
         assert receipts.pass_once() == 0
 
-        _commit(bootstrap, "partner-europol.analysis", topic, {0: 4})
+        _commit(settings, "partner-europol.analysis", topic, {0: 4})
         assert receipts.pass_once() == 4
         assert receipts.pass_once() == 0  # once
-        _commit(bootstrap, "partner-europol.archive", topic, {0: 6, 1: 4})
+        _commit(settings, "partner-europol.archive", topic, {0: 6, 1: 4})
         assert receipts.pass_once() == 2 + 4
     finally:
         receipts.close()

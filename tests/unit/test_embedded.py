@@ -24,14 +24,38 @@ def _properties(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if line)
 
 
-def test_server_properties_bind_loopback_and_forbid_auto_creation(broker):
-    props = _properties(broker.server_properties(19092, 19093))
+def test_plaintext_properties_bind_loopback_and_forbid_auto_creation(tmp_path):
+    broker = EmbeddedKafka(tmp_path / "kafka", tmp_path / "cache", secure=False)
+    props = _properties(broker.server_properties(19092, 19094, 19093))
     assert props["auto.create.topics.enable"] == "false"
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert props["process.roles"] == "broker,controller"
+    assert "authorizer.class.name" not in props
     assert Path(props["log.dirs"]).is_relative_to(broker.data_dir)
+
+
+def test_the_default_broker_authenticates_every_listener_and_enforces_acls(broker):
+    props = _properties(broker.server_properties(19092, 19094, 19093))
+    listeners = dict(
+        entry.split(":", 1) for entry in props["listener.security.protocol.map"].split(",")
+    )
+    assert listeners == {
+        "INTERNAL": "SASL_SSL",
+        "PARTNER": "SSL",
+        "CONTROLLER": "SASL_PLAINTEXT",
+    }
+    assert props["listeners"] == (
+        "INTERNAL://127.0.0.1:19092,PARTNER://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"
+    )
+    assert props["listener.name.partner.ssl.client.auth"] == "required"
+    assert props["listener.name.internal.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert "User:ANONYMOUS" not in props["super.users"]
+    # It holds passwords: only its owner may read it once written.
+    assert (broker.secrets_file.stat().st_mode & 0o077) == 0
 
 
 def test_free_ports_are_distinct_and_bindable():
