@@ -10,12 +10,15 @@ test sees refused is what production refuses.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -225,6 +228,47 @@ def apply_access(
                 failures.append(f"ACL for {binding.principal}: {_reason(error)}")
     if failures:
         raise ConfigurationError("Kafka refused the access table: " + "; ".join(failures[:5]))
+    _await_acls(admin, bindings, timeout_s)
+
+
+def _await_acls(admin: AdminClient, bindings: list[AclBinding], timeout_s: float) -> None:
+    """Return once the broker's authorizer holds every binding.
+
+    ACLs reach a KRaft broker's authorizer through the metadata log, a moment after
+    CreateAcls answers; a client let loose before would be refused what it was just granted.
+    DescribeAcls answers from that same authorizer."""
+    wanted = {_binding_key(b) for b in bindings}
+    # None matches any name, principal and host (confluent-kafka's type hints say str).
+    anything = cast(str, None)
+    everything = AclBindingFilter(
+        ResourceType.ANY,
+        anything,
+        ResourcePatternType.ANY,
+        anything,
+        anything,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = admin.describe_acls(everything, request_timeout=timeout_s).result()
+        missing = wanted - {_binding_key(b) for b in held}
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"{len(missing)} ACLs granted did not take effect")
+        time.sleep(0.1)
+
+
+def _binding_key(binding: AclBinding) -> tuple[object, ...]:
+    return (
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.operation,
+        binding.permission_type,
+    )
 
 
 def _reason(error: BaseException) -> str:
