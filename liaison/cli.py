@@ -16,13 +16,12 @@ from importlib.metadata import EntryPoint, entry_points
 
 import click
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 
 from liaison.command import ENTRY_POINTS, current_settings, reported, stop_on_signals
 from liaison.errors import ConfigurationError
 from liaison.health import Health
 from liaison.kafka.client import make_admin
-from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka
+from liaison.kafka.embedded import BrokerAlreadyRunningError, EmbeddedKafka, connection_env
 from liaison.kafka.lag import LagExporter, watched_groups
 from liaison.kafka.topics import ensure_topics
 from liaison.metrics import LagMetrics, serve
@@ -135,24 +134,8 @@ def kafka_env(principal: str | None) -> None:
         u.name for u in broker.grant(settings, policy_of(settings))
     }:
         raise ConfigurationError(f"{principal} is no user of the access table")
-    connected = broker.client_settings(settings, principal)
-    fields = (
-        "bootstrap_servers",
-        "security_protocol",
-        "sasl_mechanism",
-        "sasl_username",
-        "sasl_password",
-        "ssl_ca_location",
-        "ssl_certificate_location",
-        "ssl_key_location",
-    )
-    for field in fields:
-        value = getattr(connected, field)
-        if value is None:
-            click.echo(f"unset {env_name(field)}")
-            continue
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        click.echo(f"export {env_name(field)}={shlex.quote(text)}")
+    for name, value in connection_env(broker.client_settings(settings, principal)).items():
+        click.echo(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
 
 
 @kafka.command("stop")

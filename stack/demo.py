@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liaison.errors import LiaisonError
+from liaison.kafka.access import TLS
 from liaison.kafka.client import KafkaConsumer, consumer_config, group_is_stable, make_admin
-from liaison.kafka.embedded import EmbeddedKafka, free_port, read_log_tail
+from liaison.kafka.embedded import EmbeddedKafka, connection_env, free_port, read_log_tail
 from liaison.kafka.topics import ensure_topics
 from liaison.policy import RoutingPolicy, declared_topics, policy_of
 from liaison.processes import Process, catalogue
@@ -68,14 +69,10 @@ def run_demo(
         # Every run starts from empty topics and folders, so its figures are its own.
         shutil.rmtree(data_dir, ignore_errors=True)
         out("Starting Kafka (the first run fetches the broker jars with Maven)...")
-        info = broker.start()
-        out(
-            f"Kafka {info.kafka_version} on {info.bootstrap_servers} (pid {info.pid}), "
-            f"data in {data_dir}"
-        )
-        bootstrap = info.bootstrap_servers
-
         policy = policy_of(settings)
+        # The stack's own checks (topics, readiness, the monitor) run as the operator.
+        settings = _start_kafka(broker, settings, policy, out)
+        bootstrap = settings.bootstrap_servers
         created = ensure_topics(
             make_admin(settings, bootstrap),
             declared_topics(policy),
@@ -94,7 +91,7 @@ def run_demo(
         out(f"Partner endpoints (stand-ins) on port {intake.port}: {', '.join(endpoints)}")
 
         for process in processes:
-            env = wiring.env
+            env = _as_principal(wiring.env, broker.client_settings(settings, process.principal))
             if process.part == "monitoring":
                 env = {**env, env_name("lag_interval_s"): "2"}  # figures while you watch
             stack.start(process, env)
@@ -205,6 +202,38 @@ class _Wiring:
             urls,
             tokens,
         )
+
+
+def _start_kafka(
+    broker: EmbeddedKafka, settings: Settings, policy: RoutingPolicy, out: Callable[[str], None]
+) -> Settings:
+    """Start the broker, create the access table's users and ACLs and say so; the admin's
+    settings."""
+    info = broker.start()
+    out(
+        f"Kafka {info.kafka_version} on {info.bootstrap_servers} (pid {info.pid}), "
+        f"data in {broker.data_dir.parent}"
+    )
+    out(f"Listeners: {info.listeners}")
+    users = broker.grant(settings, policy)
+    partners = ", ".join(u.name for u in users if u.authentication == TLS)
+    out(
+        f"Principals: {len(users)} Kafka users from the access table: each process logs in "
+        f"as its own (SCRAM), partners reading Kafka by certificate ({partners}); the "
+        "stack's own checks as the admin"
+    )
+    return broker.client_settings(settings)
+
+
+def _as_principal(env: dict[str, str], principal: Settings) -> dict[str, str]:
+    """``env`` with the connection settings of one Kafka user."""
+    chosen = dict(env)
+    for name, value in connection_env(principal).items():
+        if value is None:
+            chosen.pop(name, None)
+        else:
+            chosen[name] = value
+    return chosen
 
 
 def _start_prometheus(

@@ -50,11 +50,19 @@ from liaison.kafka.access import SCRAM, Principal, apply_access, new_password, p
 from liaison.kafka.jars import KAFKA_VERSION, ensure_jars, java_command
 from liaison.kafka.tls import LocalCA
 from liaison.policy import RoutingPolicy
-from liaison.settings import Settings
+from liaison.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BrokerAlreadyRunningError", "BrokerInfo", "EmbeddedKafka", "free_port", "read_log_tail"]
+__all__ = [
+    "CONNECTION_FIELDS",
+    "BrokerAlreadyRunningError",
+    "BrokerInfo",
+    "EmbeddedKafka",
+    "connection_env",
+    "free_port",
+    "read_log_tail",
+]
 
 _NODE_ID = 1
 ADMIN = "admin"  # the operator's super user (the launcher, the tests, `liaison kafka env`)
@@ -136,6 +144,30 @@ def read_log_tail(path: Path, lines: int = 30) -> str:
             return "".join(deque(handle, maxlen=lines)).rstrip()
     except FileNotFoundError:
         return ""
+
+
+# The settings that say where Kafka is and who logs in: what `liaison kafka env` prints and
+# what the local stack hands each process.
+CONNECTION_FIELDS = (
+    "bootstrap_servers",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+)
+
+
+def connection_env(settings: Settings) -> dict[str, str | None]:
+    """The connection settings as environment variables; None for one to unset."""
+    values: dict[str, str | None] = {}
+    for field in CONNECTION_FIELDS:
+        value = getattr(settings, field)
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        values[env_name(field)] = None if secret is None else str(secret)
+    return values
 
 
 def _write_private(path: Path, text: str) -> None:
