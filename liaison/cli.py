@@ -138,6 +138,25 @@ def kafka_env(principal: str | None) -> None:
         click.echo(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
 
 
+@kafka.command("certificate")
+@click.argument("partner")
+@click.option("--renew", is_flag=True, help="Issue a new key and certificate (rotation).")
+@reported
+def kafka_certificate(partner: str, renew: bool) -> None:
+    """Where a partner's client certificate from the local CA is (issued on first ask)."""
+    settings = current_settings()
+    broker = EmbeddedKafka.from_settings(settings)
+    partners = {p.kafka_user for p in policy_of(settings).partners if p.reads_kafka}
+    if partner not in partners:
+        raise ConfigurationError(
+            f"{partner} is no partner that reads Kafka; those are: {', '.join(sorted(partners))}"
+        )
+    issued = broker.ca.issue_client(partner, renew=renew)
+    click.echo(f"certificate {issued.certificate}")
+    click.echo(f"key         {issued.key}")
+    click.echo(f"CA          {broker.ca.ca_file}")
+
+
 @kafka.command("stop")
 @reported
 def kafka_stop() -> None:

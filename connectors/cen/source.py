@@ -67,6 +67,9 @@ class _OpenFile:
     persons: Path | None
     lines: list[str]
     result: FileResult
+    # The last line the report has counted: a restart re-reads from the stored position,
+    # which may lie before it, and must not count those rows twice.
+    counted_through: int = 0
 
 
 class CenInbox(SourceTask):
@@ -125,7 +128,7 @@ class CenInbox(SourceTask):
             yield from self._refuse(path, persons, reason, raw, position)
             return
         lines = text.splitlines()
-        self._open[name] = _OpenFile(path, persons, lines, self._previous(name))
+        self._open[name] = _OpenFile(path, persons, lines, *self._previous(name))
         rows: Iterator[RowResult]
         if name.endswith(_XML):
             rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
@@ -214,7 +217,10 @@ class CenInbox(SourceTask):
 
     def decided(self, decision: Decision) -> None:
         record = decision.record
-        result = self._open[record.place.removeprefix(f"{NAME}:")].result
+        current = self._open[record.place.removeprefix(f"{NAME}:")]
+        if record.line != 0 and record.position[1].line <= current.counted_through:
+            return  # sent again after a restart: the report counted it before
+        result = current.result
         if decision.accepted:
             result.accepted += 1
             return
@@ -224,16 +230,18 @@ class CenInbox(SourceTask):
         )
 
     def commit(self, position: tuple[str, Position]) -> None:
+        """Keep the position; the report first, so that a kill between the two leaves a
+        report ahead of the position (its rows re-read, not counted again), never behind
+        it (rows counted nowhere)."""
         name, at = position
-        self.positions.put(self.producer, name, at)
         current = self._open.get(name)
-        if current is None:  # finished and archived at an earlier checkpoint of its own
-            return
-        if at.finished:
+        if current is not None and not at.finished:
+            current.counted_through = max(current.counted_through, at.line)
+            self._save_partial(name, current.result, current.counted_through)
+        self.positions.put(self.producer, name, at)
+        if current is not None and at.finished:
             self._archive(current.path, current.persons, current.result)
             del self._open[name]
-        else:
-            self._save_partial(name, current.result)
 
     def result(self, name: str) -> FileResult | None:
         """The report of a file still being read."""
@@ -243,18 +251,20 @@ class CenInbox(SourceTask):
     def _partial_path(self, name: str) -> Path:
         return self.archive / f".{name}.partial.json"
 
-    def _previous(self, name: str) -> FileResult:
-        """The counts of an interrupted earlier run over the same file, to go on from."""
+    def _previous(self, name: str) -> tuple[FileResult, int]:
+        """The counts of an interrupted earlier run over the same file, to go on from, and
+        the last line they cover."""
         partial = self._partial_path(name)
         if partial.exists():
             raw = json.loads(partial.read_text())
-            return FileResult(name, raw["accepted"], raw["rejected"])
-        return FileResult(name)
+            return FileResult(name, raw["accepted"], raw["rejected"]), int(raw.get("line", 0))
+        return FileResult(name), 0
 
-    def _save_partial(self, name: str, result: FileResult) -> None:
+    def _save_partial(self, name: str, result: FileResult, line: int) -> None:
         partial = self._partial_path(name)
         tmp = partial.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"accepted": result.accepted, "rejected": result.rejected}))
+        counts = {"accepted": result.accepted, "rejected": result.rejected, "line": line}
+        tmp.write_text(json.dumps(counts))
         tmp.replace(partial)
 
     def _archive(self, path: Path, persons: Path | None, result: FileResult) -> None:

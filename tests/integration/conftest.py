@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ def embedded_kafka(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> EmbeddedKafka:
     cache_dir = load_settings({}).cache_dir  # the jars are shared with the local stack
-    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"), cache_dir, heap_mb=384)
+    broker = EmbeddedKafka(tmp_path_factory.mktemp("kafka"), cache_dir, heap_mb=768)
 
     # Stopped at the very end, after pytest has dropped the last test's fixtures:
     # librdkafka can hang destroying a client whose broker is already gone.
@@ -67,11 +67,16 @@ def admin(settings: Settings) -> AdminClient:
 
 
 @pytest.fixture
-def declared_topics(settings: Settings, admin: AdminClient) -> Settings:
-    """Create every declared topic under the test's prefix."""
+def declared_topics(settings: Settings, admin: AdminClient) -> Iterator[Settings]:
+    """Create every declared topic under the test's prefix; delete them after the test, so
+    the one broker of the run holds a few tests' partitions, not every test's."""
     topics = declared_topics_of(load_policy())
     ensure_topics(admin, topics, prefix=settings.topic_prefix, replication_override=1)
-    return settings
+    yield settings
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+    if names:
+        for future in admin.delete_topics(names, request_timeout=30).values():
+            future.exception(timeout=30)  # a topic already gone is as good as deleted
 
 
 @pytest.fixture

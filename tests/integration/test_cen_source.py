@@ -87,8 +87,12 @@ def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
     source = _start(settings, log)
     try:
         inbox.mkdir(parents=True, exist_ok=True)
-        for part in sorted(source_file.parent.glob("batch-0001.*")):
-            (inbox / part.name).write_bytes(part.read_bytes())
+        # Persons first, each written whole under another name then renamed, as the
+        # source's contract asks of a national system.
+        for part in sorted(source_file.parent.glob("batch-0001.*"), reverse=True):
+            partial = inbox / f"{part.name}.part"
+            partial.write_bytes(part.read_bytes())
+            partial.rename(inbox / part.name)
         # Kill it hard once some rows are in Kafka, well before the end of the file.
         _read(settings, "check-cen-early", lambda keys, _dead: len(keys) > 150)
         source.kill()
@@ -270,3 +274,55 @@ def test_files_that_may_not_be_read_are_refused_whole_and_a_batch_is_never_taken
     assert by_file[linked.name]["original_value"] == b""  # the link's target was never read
     assert b"not-for-anyone" not in b"".join(bytes(d["original_value"]) for d in dead)
     assert bytes(by_file[big.name]["original_value"]) == content
+
+
+class _KilledError(Exception):
+    """Stands for a SIGKILL: the process ends right where it is raised."""
+
+
+def test_a_kill_just_after_a_position_is_kept_leaves_the_report_whole(declared_topics, tmp_path):
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+
+    records = [
+        r
+        for r in TrafficGenerator(seed=64).take(1500)
+        if r.event is not None
+        and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is Label.SEIZURE
+    ][:120]
+    write_native(records, tmp_path / "native", batch_size=len(records))
+    (export,) = sorted((tmp_path / "native" / "cen" / "inbox").glob("*.seizures.csv"))
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir()
+    for part in export.parent.glob("batch-0001.*"):
+        (inbox / part.name).write_bytes(part.read_bytes())
+    path = inbox / export.name
+
+    first = CenSource(declared_topics, inbox=inbox, archive=archive, checkpoint_rows=25)
+    keep = first.task.positions.put
+    kept = []
+
+    def put_then_die(producer, name, at):
+        keep(producer, name, at)
+        kept.append(at)
+        if len(kept) == 3:  # the third position is in Kafka; nothing after it happens
+            raise _KilledError
+
+    first.task.positions.put = put_then_die  # type: ignore[method-assign]
+    try:
+        with pytest.raises(_KilledError):
+            first.process(path)
+    finally:
+        first.producer.close()
+    assert not kept[-1].finished
+
+    second = CenSource(declared_topics, inbox=inbox, archive=archive, checkpoint_rows=25)
+    try:
+        result = second.process(path)
+    finally:
+        second.producer.close()
+    assert result is not None
+    # Every row counted once: none lost between the position and the report, none twice.
+    assert result.accepted + len(result.rejected) == len(records)
+    report = json.loads((archive / "batch-0001.result.json").read_text())
+    assert report["accepted"] == result.accepted

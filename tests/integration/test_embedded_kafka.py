@@ -114,6 +114,19 @@ def test_cli_start_twice_status_stop(tmp_path, embedded_kafka):
         created = run_liaison("topics", "create", env=pointed)
         assert created.returncode == 0, created.stderr
         assert "created" in created.stdout
+
+        issued = run_liaison("kafka", "certificate", "partner-europol", env=env)
+        assert issued.returncode == 0, issued.stderr
+        paths = dict(line.split(maxsplit=1) for line in issued.stdout.splitlines())
+        first_certificate = Path(paths["certificate"]).read_bytes()
+        assert (Path(paths["key"]).stat().st_mode & 0o077) == 0
+        renewed = run_liaison("kafka", "certificate", "partner-europol", "--renew", env=env)
+        assert renewed.returncode == 0, renewed.stderr
+        assert Path(paths["certificate"]).read_bytes() != first_certificate
+        # A process is no partner: it logs in with SCRAM, it gets no certificate.
+        refused = run_liaison("kafka", "certificate", "liaison-pipeline", env=env)
+        assert refused.returncode != 0
+        assert "no partner that reads Kafka" in refused.stderr
     finally:
         stopped = run_liaison("kafka", "stop", env=env)
     assert stopped.returncode == 0, stopped.stderr
