@@ -89,7 +89,7 @@ def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
         inbox.mkdir(parents=True, exist_ok=True)
         # Persons first, each written whole under another name then renamed, as the
         # source's contract asks of a national system.
-        for part in sorted(source_file.parent.glob("batch-0001.*"), reverse=True):
+        for part in sorted(source_file.parent.glob("batch-0001.*")):  # persons < seizures
             partial = inbox / f"{part.name}.part"
             partial.write_bytes(part.read_bytes())
             partial.rename(inbox / part.name)
