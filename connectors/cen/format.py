@@ -103,6 +103,7 @@ __all__ = [
     "event_from_row",
     "person_of",
     "person_rows",
+    "physical_lines",
     "read_export",
     "seizure_row",
     "write_export",
@@ -489,8 +490,8 @@ def read_export(
     persons: dict[tuple[str, str], list[Person]] = defaultdict(list)
     person_errors: dict[tuple[str, str], MappingError] = {}
     if persons_text:
-        reader = csv.DictReader(io.StringIO(persons_text))
-        for line, row in enumerate(reader, start=2):
+        reader = csv.DictReader(io.StringIO(persons_text, newline=""))
+        for line, _end, row in _physical_rows(reader):
             key = ((row.get("record_id") or "").strip(), (row.get("version") or "").strip())
             try:
                 person = person_of(row, f"persons.csv line {line}: ")
@@ -499,19 +500,23 @@ def read_export(
                 continue
             if person not in persons[key]:  # the same person twice: a resend, not two people
                 persons[key].append(person)
-    reader = csv.DictReader(io.StringIO(seizures_text))
+    reader = csv.DictReader(io.StringIO(seizures_text, newline=""))
     missing = [
         c for c in ("source_system", "record_id", "version") if c not in (reader.fieldnames or ())
     ]
     if missing:
         yield RowResult(1, "", None, MappingError("header", f"lacks {', '.join(missing)}"))
         return
-    for line, row in enumerate(reader, start=2):
+    for line, end_line, row in _physical_rows(reader):
         record_id = (row.get("record_id") or "").strip()
         key = (record_id, (row.get("version") or "").strip())
         if None in row:  # more cells than header columns
             yield RowResult(
-                line, record_id, None, MappingError("row", "has more cells than the header")
+                line,
+                record_id,
+                None,
+                MappingError("row", "has more cells than the header"),
+                end_line,
             )
             continue
         try:
@@ -521,6 +526,32 @@ def read_export(
                 row, persons.get(key, []), ingest_time=ingest_time, defaults=defaults
             )
         except MappingError as exc:
-            yield RowResult(line, record_id, None, exc)
+            yield RowResult(line, record_id, None, exc, end_line)
         else:
-            yield RowResult(line, record_id, event, None)
+            yield RowResult(line, record_id, event, None, end_line)
+
+
+def _physical_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, int, dict[str, str]]]:
+    """Each row with the physical lines it spans (a quoted cell may hold line breaks), as
+    an editor numbers them; blank lines are skipped, as the reader skips them."""
+    last = reader.line_num  # the header's last line
+    for row in reader:
+        # The reader skipped blank lines before the row: it starts after them.
+        end = reader.line_num
+        spans = sum(1 for cell in row.values() if isinstance(cell, str) for _ in _breaks(cell))
+        yield max(last + 1, end - spans), end, row
+        last = end
+
+
+def _breaks(cell: str) -> Iterator[int]:
+    """The line breaks inside one cell (CRLF counts once)."""
+    text = cell.replace("\r\n", "\n").replace("\r", "\n")
+    for index, char in enumerate(text):
+        if char == "\n":
+            yield index
+
+
+def physical_lines(text: str) -> list[str]:
+    """The lines of a CSV file as its reader counts them (LF, CRLF or CR ends one), without
+    their ends; line N of a result is element N - 1."""
+    return [line.rstrip("\r\n") for line in io.StringIO(text, newline="")]

@@ -29,7 +29,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from connectors.catalogue import Running
-from connectors.cen.format import CenDefaults, RowResult, read_export
+from connectors.cen.format import CenDefaults, RowResult, physical_lines, read_export
 from connectors.cen.xmlexport import read_xml_export
 from connectors.contract import Checkpoint, Decision, SourceRecord, SourceRunner, SourceTask
 from connectors.positions import Position, PositionStore
@@ -127,7 +127,7 @@ class CenInbox(SourceTask):
             reason = "a batch of this name was taken in before: a duplicate batch is refused"
             yield from self._refuse(path, persons, reason, raw, position)
             return
-        lines = text.splitlines()
+        lines = physical_lines(text)  # as the readers number them
         self._open[name] = _OpenFile(path, persons, lines, *self._previous(name))
         rows: Iterator[RowResult]
         if name.endswith(_XML):

@@ -7,8 +7,17 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from connectors.cen.format import SEIZURE_COLUMNS, read_export, seizure_row, write_export
+from connectors.cen.format import (
+    SEIZURE_COLUMNS,
+    physical_lines,
+    read_export,
+    seizure_row,
+    write_export,
+)
 from connectors.cisplus import format as cisplus
 from connectors.police import format as police
 from liaison.errors import MappingError
@@ -199,3 +208,35 @@ def test_native_output_reads_back_as_the_generated_events(tmp_path):
     assert not missing, sorted(missing)[0]
     assert sorted(map(repr, read_back)) == sorted(map(repr, expected))
     assert rejected == sum(1 for r in records if r.label is Label.MALFORMED_BYTES)
+
+
+@hypothesis_settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["\n", "\r\n"]), st.booleans()),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_csv_line_numbers_are_the_files_physical_lines(shapes):
+    """A quoted cell may hold line breaks: a row's line is where it starts in the file, as
+    an editor shows it, and its text for a dead letter is every line it spans."""
+    good = seizure_row(realistic_seizure())
+    rows, starts, line = [], [], 2
+    for n, (breaks, newline, broken) in enumerate(shapes):
+        place = "quay" + "".join(f"{newline}part {k}" for k in range(breaks))
+        row = {**good, "record_id": f"R{n}", "place_description": place}
+        if broken:
+            row["quantity"] = "a lot"
+        rows.append(row)
+        starts.append((line, line + breaks))
+        line += 1 + breaks
+    text = _csv(rows)
+    results = list(read_export(text, None, ingest_time=INGEST))
+    assert [r.lines for r in results] == starts
+    physical = physical_lines(text)
+    for result, row in zip(results, rows, strict=True):
+        first, last = result.lines
+        record_text = "\n".join(physical[first - 1 : last])
+        assert row["record_id"] in record_text
+        assert record_text.count("part ") == row["place_description"].count("part ")
