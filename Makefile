@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
+.PHONY: run test fuzz bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
@@ -14,6 +14,11 @@ test: setup kafka-jars bench-peer kustomize check  ## every check and every test
 	$(BIN)/pytest
 
 PEER := bench/.venv-quix
+FUZZ_CASES ?= 100000
+
+fuzz: setup                    ## every decoder and parser fuzzed, FUZZ_CASES inputs each (the suite runs a few hundred)
+	$(BIN)/python -m tests.fuzz --cases $(FUZZ_CASES)
+
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
 	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)

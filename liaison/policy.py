@@ -13,7 +13,7 @@ import tomllib
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -244,9 +244,7 @@ def parse_policy(raw: bytes, origin: str) -> RoutingPolicy:
         for error in exc.errors(include_url=False, include_input=False):
             location = list(error["loc"])
             if len(location) >= 2 and location[0] == "partners" and isinstance(location[1], int):
-                index = location[1]
-                partner_id = data.get("partners", [{}])[index].get("id", f"#{index + 1}")
-                location = [f"partner {partner_id}", *location[2:]]
+                location = [_partner_name(data, location[1]), *location[2:]]
             problems.append(f"{'.'.join(map(str, location)) or 'policy'}: {error['msg']}")
         raise ConfigurationError(
             f"routing policy {origin} is refused:\n  " + "\n  ".join(problems)
@@ -254,6 +252,14 @@ def parse_policy(raw: bytes, origin: str) -> RoutingPolicy:
     policy._digest = policy_digest(raw)
     policy._source = raw
     return policy
+
+
+def _partner_name(data: dict[str, Any], index: int) -> str:
+    """How an error names the partner at ``index``: its id if it has a readable one."""
+    partners = data.get("partners")
+    entry = partners[index] if isinstance(partners, list) and index < len(partners) else None
+    given = entry.get("id") if isinstance(entry, dict) else None
+    return f"partner {given if isinstance(given, str) and given else f'#{index + 1}'}"
 
 
 def policy_digest(raw: bytes) -> str:

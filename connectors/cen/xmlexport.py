@@ -38,7 +38,7 @@ from xml.sax.handler import (
     ContentHandler,
     feature_namespaces,
 )
-from xml.sax.xmlreader import AttributesNSImpl, Locator
+from xml.sax.xmlreader import AttributesNSImpl, InputSource, Locator
 
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
@@ -190,7 +190,12 @@ def read_xml_export(
         parser = DefusedExpatParser(forbid_dtd=True)
         parser.setFeature(feature_namespaces, True)
         parser.setContentHandler(handler)
-        parser.parse(io.BytesIO(text.encode("utf-8")))
+        # Read as the UTF-8 it was decoded from, whatever encoding the declaration names (a
+        # made-up one would otherwise escape the parser as a LookupError).
+        source = InputSource()
+        source.setByteStream(io.BytesIO(text.encode("utf-8")))
+        source.setEncoding("utf-8")
+        parser.parse(source)
     except SAXParseException as exc:
         reason = f"is not well-formed XML: line {exc.getLineNumber()}: {exc.getMessage()}"
         yield RowResult(1, "", None, MappingError("document", reason), end_line=whole)
