@@ -51,3 +51,23 @@ def connector_run(name: str, partner: str | None) -> None:
             partner=partner,
         )
     )
+
+
+@connector.command("openapi")
+@click.option("--check", is_flag=True, help="Only say whether docs/openapi.yaml is current.")
+@reported
+def connector_openapi(check: bool) -> None:
+    """Write the HTTP sources' OpenAPI document (docs/openapi.yaml) from the code."""
+    from connectors.openapi import DOCUMENT, rendered  # noqa: PLC0415 - this command only
+
+    text = rendered()
+    current = DOCUMENT.read_text(encoding="utf-8") if DOCUMENT.exists() else None
+    if check:
+        if current != text:
+            raise ConfigurationError(
+                f"{DOCUMENT} differs from the code: run `liaison connector openapi`"
+            )
+        click.echo(f"{DOCUMENT} agrees with the code")
+        return
+    DOCUMENT.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {DOCUMENT}")

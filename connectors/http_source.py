@@ -47,7 +47,7 @@ from liaison.metrics import ConnectorMetrics
 from liaison.policy import Sender
 from liaison.timestamps import utc_now
 
-__all__ = ["HttpSource"]
+__all__ = ["MAX_BULK_BYTES", "HttpSource"]
 
 log = logging.getLogger(__name__)
 MAX_BULK_BYTES = 32 * 1024 * 1024

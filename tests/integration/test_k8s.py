@@ -257,15 +257,15 @@ def test_each_partner_reads_its_own_topic_and_nothing_else(rendered, overlay):
     for partner in POLICY.partners:
         own = partner_topics[partner.id]
         readers = [name for name, user in users.items() if _may(user, "Read", "topic", own)]
-        # Its reader (the partner itself, or the sink that delivers to its endpoint) and, for
-        # a topic a sink of Liaison's consumes, the lag exporter, which reads one record at
-        # the sink's committed offset for its time. A topic the partner reads itself is read
-        # by that partner and by the read receipts (keys and headers, for what its groups
-        # committed), by nobody else.
-        lag_reads = partner.endpoint is not None
-        watchers = {"liaison-lag-exporter"} if lag_reads else {"liaison-read-receipts"}
-        assert len(readers) == 2, (partner.id, readers)
+        # Its reader (the partner itself, or the sink that delivers to its endpoint) alone;
+        # a topic the partner reads itself also by the read receipts (keys and headers, for
+        # what its groups committed). The lag exporter only describes a sink's topic: it
+        # reads offsets and broker timestamps, never a record.
+        watchers = set() if partner.endpoint is not None else {"liaison-read-receipts"}
+        assert len(readers) == 1 + len(watchers), (partner.id, readers)
         assert watchers <= set(readers), (partner.id, readers)
+        if partner.endpoint is not None:
+            assert _may(users["liaison-lag-exporter"], "Describe", "topic", own)
         (reader,) = (name for name in readers if name not in watchers)
         user = users[reader]
         readable = {t for t in topics if _may(user, "Read", "topic", t)}
