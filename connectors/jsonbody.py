@@ -42,7 +42,7 @@ from liaison.model.common import (
 )
 from liaison.model.jsonform import from_json, read_value, to_json
 
-__all__ = ["JsonBodyFormat", "body_from_event", "event_from_body"]
+__all__ = ["REQUIRED_KEYS", "JsonBodyFormat", "body_from_event", "event_from_body"]
 
 _ENVELOPE_KEYS = (
     "record_id",
@@ -55,6 +55,7 @@ _ENVELOPE_KEYS = (
     "handling",
     "evaluation",
 )
+REQUIRED_KEYS = _ENVELOPE_KEYS[:-1]  # every envelope key but the evaluation
 
 
 def body_from_event(event: Event, payload_key: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def event_from_body(
     unknown = sorted(set(body) - {*_ENVELOPE_KEYS, payload_key})
     if unknown:
         raise MappingError(unknown[0], "is not a field here")
-    for key in (*_ENVELOPE_KEYS[:-1], payload_key):
+    for key in (*REQUIRED_KEYS, payload_key):
         if body.get(key) is None:
             raise MappingError(key, "is required")
     version = read_value(int, body["version"], "version")

@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from connectors.http_source import MAX_BULK_BYTES
-from connectors.jsonbody import MAX_DEPTH
+from connectors.jsonbody import MAX_DEPTH, REQUIRED_KEYS
 from liaison.avro.codec import MAX_MESSAGE_BYTES
 from liaison.model import hints
 from liaison.model.common import EvaluationCodes, HandlingConditions, Operation
@@ -106,17 +106,7 @@ def _body(payload_key: str, payload: type, components: dict[str, Any]) -> dict[s
             "evaluation": json_schema(EvaluationCodes | None, components),
             payload_key: json_schema(payload, components),
         },
-        "required": [
-            "record_id",
-            "version",
-            "operation",
-            "reporting_country",
-            "reporting_agency",
-            "event_time",
-            "report_time",
-            "handling",
-            payload_key,
-        ],
+        "required": [*REQUIRED_KEYS, payload_key],
         "additionalProperties": False,
     }
 

@@ -48,7 +48,7 @@ from pydantic import SecretStr
 from liaison.errors import BrokerStartError, EmbeddedKafkaError
 from liaison.kafka.access import SCRAM, Principal, apply_access, new_password, principals
 from liaison.kafka.jars import KAFKA_VERSION, ensure_jars, java_command
-from liaison.kafka.tls import LocalCA
+from liaison.kafka.tls import LocalCA, write_private
 from liaison.policy import RoutingPolicy
 from liaison.settings import Settings, env_name
 
@@ -170,16 +170,6 @@ def connection_env(settings: Settings) -> dict[str, str | None]:
     return values
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Written with mode 0600 from the start (it holds passwords), then renamed."""
-    partial = path.with_name(path.name + ".part")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    partial.replace(path)
-
-
 def _jaas(module: str, username: str, password: str, *users: tuple[str, str]) -> str:
     accounts = "".join(f' user_{name}="{secret}"' for name, secret in users)
     return (
@@ -291,7 +281,9 @@ class EmbeddedKafka:
         if user not in known:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             known[user] = new_password()
-            _write_private(self.secrets_file, json.dumps(known, indent=2, sort_keys=True) + "\n")
+            write_private(
+                self.secrets_file, (json.dumps(known, indent=2, sort_keys=True) + "\n").encode()
+            )
         return known[user]
 
     def _admin_security(self) -> dict[str, str]:
@@ -479,9 +471,8 @@ class EmbeddedKafka:
             )
         if self.secure:
             self.ca.issue_broker()
-        _write_private(
-            self.config_file, self.server_properties(port, partner_port, controller_port)
-        )
+        properties = self.server_properties(port, partner_port, controller_port)
+        write_private(self.config_file, properties.encode())
 
         if meta.is_file():
             for line in meta.read_text().splitlines():

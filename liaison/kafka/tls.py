@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from liaison.errors import ConfigurationError
 
-__all__ = ["ClientCertificate", "LocalCA"]
+__all__ = ["ClientCertificate", "LocalCA", "write_private"]
 
 _CA_DAYS = 3650
 _LEAF_DAYS = 397  # what public CAs may issue at most; a local stack needs no more
@@ -52,7 +52,7 @@ class ClientCertificate:
     certificate: Path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Written under a temporary name with mode 0600 from the start, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -138,7 +138,7 @@ class LocalCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
-        _write_private(key_file, _key_pem(key))
+        write_private(key_file, _key_pem(key))
         _write_public(self.ca_file, _cert_pem(cert))
         return key, cert
 
@@ -172,9 +172,7 @@ class LocalCA:
         names: list[x509.GeneralName] = [x509.DNSName(host) for host in _BROKER_HOSTS]
         names += [x509.IPAddress(ipaddress.ip_address(a)) for a in _BROKER_ADDRESSES]
         key, cert = self._issue("liaison-embedded-kafka", ExtendedKeyUsageOID.SERVER_AUTH, names)
-        _write_private(
-            self.broker_file, _key_pem(key) + _cert_pem(cert) + self.ca_file.read_bytes()
-        )
+        write_private(self.broker_file, _key_pem(key) + _cert_pem(cert) + self.ca_file.read_bytes())
         return self.broker_file
 
     def issue_client(self, name: str, *, renew: bool = False) -> ClientCertificate:
@@ -190,6 +188,6 @@ class LocalCA:
         if not renew and issued.key.is_file() and issued.certificate.is_file():
             return issued
         key, cert = self._issue(name, ExtendedKeyUsageOID.CLIENT_AUTH, [])
-        _write_private(issued.key, _key_pem(key))
+        write_private(issued.key, _key_pem(key))
         _write_public(issued.certificate, _cert_pem(cert))
         return issued
