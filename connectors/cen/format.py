@@ -46,12 +46,17 @@ date_of_birth, nationality, document_type, document_number, document_country.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections import defaultdict
+import json
+import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TextIO
 
 from connectors.fields import (
     format_timestamp,
@@ -96,6 +101,7 @@ from liaison.model.customs import (
 )
 
 __all__ = [
+    "ORIGINAL_LIMIT",
     "PERSON_COLUMNS",
     "SEIZURE_COLUMNS",
     "CenDefaults",
@@ -195,6 +201,10 @@ class CenDefaults:
     nominal: HandlingConditions = _NATIONAL_NOMINAL
 
 
+# The most of a record's own text a result keeps (the whole file is in the archive).
+ORIGINAL_LIMIT = 512 * 1024
+
+
 @dataclass(frozen=True)
 class RowResult:
     """One seizure row: its line in the file and the event, or why it was rejected."""
@@ -203,7 +213,11 @@ class RowResult:
     record_id: str
     event: Event | None
     error: MappingError | None
-    end_line: int = 0  # the last line of the record when it spans several (XML)
+    end_line: int = 0  # the last line of the record when it spans several
+    # The record's physical lines as in the file, without their ends, joined by "\n"; at
+    # most ORIGINAL_LIMIT characters, ``cut`` when there was more.
+    text: str = ""
+    cut: bool = False
 
     @property
     def lines(self) -> tuple[int, int]:
@@ -477,58 +491,194 @@ def event_from_row(
 
 
 def read_export(
-    seizures_text: str,
-    persons_text: str | None = None,
+    seizures: TextIO | str,
+    persons: TextIO | str | None = None,
     *,
     ingest_time: datetime,
     defaults: CenDefaults = CenDefaults(),
+    scratch: Path | None = None,
 ) -> Iterator[RowResult]:
     """Each seizure row of an export as an event or a rejection naming its line and field.
 
-    A bad persons row rejects the seizure it belongs to, not the whole file.
+        Both files are read as streams (a text stream opened with ``newline=""``, or a string):
+        memory does not grow with the seizures file, and the persons file is indexed in SQLite,
+        in ``scratch`` (a private file, removed at the end) or in memory. A bad persons row
+        rejects the seizure it belongs to, not the whole file. A file the CSV reader cannot go
+        on with (a cell over the reader's limit) ends with a rejection naming the line; a persons
+    file it cannot go on with rejects the export whole.
     """
-    persons: dict[tuple[str, str], list[Person]] = defaultdict(list)
-    person_errors: dict[tuple[str, str], MappingError] = {}
-    if persons_text:
-        reader = csv.DictReader(io.StringIO(persons_text, newline=""))
-        for line, _end, row in _physical_rows(reader):
-            key = ((row.get("record_id") or "").strip(), (row.get("version") or "").strip())
+    with _PersonIndex(scratch) as index:
+        if persons is not None:
             try:
-                person = person_of(row, f"persons.csv line {line}: ")
-            except MappingError as exc:
-                person_errors.setdefault(key, exc)
-                continue
-            if person not in persons[key]:  # the same person twice: a resend, not two people
-                persons[key].append(person)
-    reader = csv.DictReader(io.StringIO(seizures_text, newline=""))
-    missing = [
-        c for c in ("source_system", "record_id", "version") if c not in (reader.fieldnames or ())
-    ]
+                index.load(_stream(persons))
+            except _BadPersonsError as exc:  # no seizure can be told its persons: none is read
+                yield RowResult(1, "", None, exc)
+                return
+        yield from _seizure_rows(_stream(seizures), index, ingest_time, defaults)
+
+
+def _seizure_rows(
+    stream: TextIO, index: _PersonIndex, ingest_time: datetime, defaults: CenDefaults
+) -> Iterator[RowResult]:
+    lines = _Lines(stream)
+    reader = csv.DictReader(lines)
+    try:
+        fieldnames = reader.fieldnames or ()
+    except csv.Error as exc:
+        yield _unreadable(lines, exc)
+        return
+    missing = [c for c in ("source_system", "record_id", "version") if c not in fieldnames]
     if missing:
         yield RowResult(1, "", None, MappingError("header", f"lacks {', '.join(missing)}"))
         return
-    for line, end_line, row in _physical_rows(reader):
-        record_id = (row.get("record_id") or "").strip()
-        key = (record_id, (row.get("version") or "").strip())
+    lines.take(lines.count)  # the header's
+    try:
+        for line, end_line, row in _physical_rows(reader):
+            text, cut = lines.take(end_line - line + 1)
+            yield _seizure_row(
+                row,
+                line=line,
+                end_line=end_line,
+                text=text,
+                cut=cut,
+                index=index,
+                ingest_time=ingest_time,
+                defaults=defaults,
+            )
+    except csv.Error as exc:
+        yield _unreadable(lines, exc)
+
+
+def _seizure_row(
+    row: dict[str, str],
+    *,
+    line: int,
+    end_line: int,
+    text: str,
+    cut: bool,
+    index: _PersonIndex,
+    ingest_time: datetime,
+    defaults: CenDefaults,
+) -> RowResult:
+    record_id = (row.get("record_id") or "").strip()
+    key = (record_id, (row.get("version") or "").strip())
+    try:
         if None in row:  # more cells than header columns
-            yield RowResult(
-                line,
-                record_id,
-                None,
-                MappingError("row", "has more cells than the header"),
-                end_line,
-            )
-            continue
-        try:
-            if key in person_errors:
-                raise person_errors[key]
-            event = event_from_row(
-                row, persons.get(key, []), ingest_time=ingest_time, defaults=defaults
-            )
-        except MappingError as exc:
-            yield RowResult(line, record_id, None, exc, end_line)
+            raise MappingError("row", "has more cells than the header")
+        event = event_from_row(row, index.persons(key), ingest_time=ingest_time, defaults=defaults)
+    except MappingError as exc:
+        return RowResult(line, record_id, None, exc, end_line, text, cut)
+    return RowResult(line, record_id, event, None, end_line, text, cut)
+
+
+def _unreadable(lines: _Lines, exc: csv.Error) -> RowResult:
+    """The rejection that ends a file the CSV reader cannot go on with: the rows after
+    this line are not read (the file is in the archive)."""
+    line = max(1, lines.count)
+    text, cut = lines.take(1)
+    reason = f"the CSV reader stopped here ({exc}); the rows after it are not read"
+    return RowResult(line, "", None, MappingError("file", reason), line, text, cut)
+
+
+def _stream(source: TextIO | str) -> TextIO:
+    return io.StringIO(source, newline="") if isinstance(source, str) else source
+
+
+class _Lines:
+    """The physical lines the CSV reader takes from a stream, held until the row they make
+    has been read (so a row's own text travels with its result), and counted."""
+
+    def __init__(self, stream: Iterable[str]) -> None:
+        self._stream = iter(stream)
+        self._held: list[str] = []
+        self._held_chars = 0
+        self._cut = False
+        self.count = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._stream)
+        self.count += 1
+        if self._held_chars <= ORIGINAL_LIMIT:
+            self._held.append(line)
+            self._held_chars += len(line)
         else:
-            yield RowResult(line, record_id, event, None, end_line)
+            self._cut = True
+        return line
+
+    def take(self, span: int) -> tuple[str, bool]:
+        """The text of the last ``span`` lines taken (blank lines before them are not the
+        row's), and whether any of it was cut; then forget everything held."""
+        held, cut = self._held, self._cut
+        if not cut:
+            held = held[len(held) - span :] if span < len(held) else held
+        text = "\n".join(line.rstrip("\r\n") for line in held)
+        self._held, self._held_chars, self._cut = [], 0, False
+        if len(text) > ORIGINAL_LIMIT:
+            return text[:ORIGINAL_LIMIT], True
+        return text, cut
+
+
+class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
+    """The rows of a persons file by seizure (record id and version), in SQLite: the
+    persons of a large export never sit in memory. The stored cells are parsed again when
+    their seizure is read; the first bad row of a seizure rejects it."""
+
+    def __init__(self, scratch: Path | None) -> None:
+        self._scratch = scratch
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)  # left by a run that was killed
+            os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self._db = sqlite3.connect(str(scratch) if scratch is not None else ":memory:")
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute(
+            "CREATE TABLE person (record_id TEXT, version TEXT, line INTEGER, cells TEXT)"
+        )
+        self._empty = True
+
+    def load(self, stream: TextIO) -> None:
+        reader = csv.DictReader(stream)
+        rows = (
+            (
+                (row.get("record_id") or "").strip(),
+                (row.get("version") or "").strip(),
+                line,
+                json.dumps({k: v for k, v in row.items() if isinstance(k, str)}),
+            )
+            for line, _end, row in _physical_rows(reader)
+        )
+        try:
+            with self._db:
+                self._db.executemany("INSERT INTO person VALUES (?, ?, ?, ?)", rows)
+        except csv.Error as exc:
+            raise _BadPersonsError(f"persons.csv: the CSV reader stopped ({exc})") from None
+        self._db.execute("CREATE INDEX person_of ON person (record_id, version, line)")
+        self._empty = False
+
+    def persons(self, key: tuple[str, str]) -> list[Person]:
+        """The persons of one seizure, each once (the same person twice is a resend)."""
+        if self._empty:
+            return []
+        found: list[Person] = []
+        query = "SELECT line, cells FROM person WHERE record_id = ? AND version = ? ORDER BY line"
+        for line, cells in self._db.execute(query, key):
+            person = person_of(json.loads(cells), f"persons.csv line {line}: ")
+            if person not in found:
+                found.append(person)
+        return found
+
+    def __exit__(self, *_exc: object) -> None:
+        self._db.close()
+        if self._scratch is not None:
+            self._scratch.unlink(missing_ok=True)
+
+
+class _BadPersonsError(MappingError):
+    def __init__(self, reason: str) -> None:
+        super().__init__("persons", reason)
 
 
 def _physical_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, int, dict[str, str]]]:

@@ -13,8 +13,11 @@ rejected row's line and reason.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import errno
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -22,14 +25,15 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from prometheus_client import CollectorRegistry
 
 from connectors.catalogue import Running
-from connectors.cen.format import CenDefaults, RowResult, physical_lines, read_export
+from connectors.cen.format import CenDefaults, RowResult, read_export
 from connectors.cen.xmlexport import read_xml_export
 from connectors.contract import Checkpoint, Decision, SourceRecord, SourceRunner, SourceTask
 from connectors.positions import Position, PositionStore
@@ -61,11 +65,10 @@ class FileResult:
 
 @dataclass
 class _OpenFile:
-    """The export being read: its text, and the report of what became of its rows."""
+    """The export being read, and the report of what became of its rows."""
 
     path: Path
     persons: Path | None
-    lines: list[str]
     result: FileResult
     # The last line the report has counted: a restart re-reads from the stored position,
     # which may lie before it, and must not count those rows twice.
@@ -101,48 +104,56 @@ class CenInbox(SourceTask):
                 return
             yield from self.file(path, stop)
 
-    def file(self, path: Path, stop: threading.Event) -> Iterator[SourceRecord | Checkpoint]:
+    def file(self, path: Path, stop: threading.Event) -> Generator[SourceRecord | Checkpoint]:
         """One export's rows from its stored position, then the checkpoint that finishes
         it (none when stopped before its end). A file that may not be read (not a regular
         file, over the size cap, not UTF-8) or that repeats a batch already taken in is
-        refused whole: one dead letter, and the file archived with the reason."""
+        refused whole: one dead letter, and the file archived with the reason. The files
+        are read as streams: a first pass for the digest and the UTF-8 check, then the rows
+        (the persons of an nCEN export indexed in a private file beside the archive)."""
         self.archive.mkdir(parents=True, exist_ok=True)
         name = path.name
         position = self.positions.get(name)
         persons = _persons_path(path) if name.endswith(_CSV) else None
-        try:
-            raw = _read_regular(path, self.max_file_bytes)
-            persons_raw = (
-                _read_regular(persons, self.max_file_bytes)
-                if persons is not None and os.path.lexists(persons)
-                else None
-            )
-            text = _utf8(raw)
-            persons_text = _utf8(persons_raw) if persons_raw is not None else None
-        except _RefusedFileError as refused:
-            yield from self._refuse(path, persons, refused.reason, refused.original, position)
-            return
-        digest = _digest(raw)
-        if self._taken_before(name, position, digest):
-            reason = "a batch of this name was taken in before: a duplicate batch is refused"
-            yield from self._refuse(path, persons, reason, raw, position)
-            return
-        lines = physical_lines(text)  # as the readers number them
-        self._open[name] = _OpenFile(path, persons, lines, *self._previous(name))
-        rows: Iterator[RowResult]
-        if name.endswith(_XML):
-            rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
-        else:
-            rows = read_export(text, persons_text, ingest_time=utc_now(), defaults=self.defaults)
-        last_line = position.line
-        for row in rows:
-            if row.line <= position.line:
-                continue
-            if stop.is_set():
+        with contextlib.ExitStack() as files:
+            try:
+                export = files.enter_context(_open_regular(path, self.max_file_bytes))
+                digest = _scan(export, self.max_file_bytes)
+                persons_file = None
+                if persons is not None and os.path.lexists(persons):
+                    persons_file = files.enter_context(_open_regular(persons, self.max_file_bytes))
+                    _scan(persons_file, self.max_file_bytes)
+            except _RefusedFileError as refused:
+                yield from self._refuse(path, persons, refused.reason, refused.original, position)
                 return
-            yield self._record(name, row, lines)
-            last_line = row.line
-        yield Checkpoint((name, Position(max(last_line, len(lines)), finished=True, digest=digest)))
+            if self._taken_before(name, position, digest):
+                reason = "a batch of this name was taken in before: a duplicate batch is refused"
+                yield from self._refuse(path, persons, reason, _beginning(export), position)
+                return
+            self._open[name] = _OpenFile(path, persons, *self._previous(name))
+            text = files.enter_context(_text(export))
+            persons_text = files.enter_context(_text(persons_file)) if persons_file else None
+            rows: Iterator[RowResult]
+            if name.endswith(_XML):
+                rows = read_xml_export(text, ingest_time=utc_now(), defaults=self.defaults)
+            else:
+                rows = read_export(
+                    text,
+                    persons_text,
+                    ingest_time=utc_now(),
+                    defaults=self.defaults,
+                    scratch=self.archive / f".{name}.persons.db",
+                )
+            last_line = position.line
+            for row in rows:
+                last_line = max(last_line, row.lines[1])
+                if row.line <= position.line:
+                    continue
+                if stop.is_set():
+                    return
+                yield self._record(name, row)
+        # After the files are closed: the runner archives the file at this checkpoint.
+        yield Checkpoint((name, Position(last_line, finished=True, digest=digest)))
 
     def _taken_before(self, name: str, position: Position, digest: str) -> bool:
         """Whether this file repeats a batch taken in before: another content under a name
@@ -157,10 +168,11 @@ class CenInbox(SourceTask):
             return os.path.lexists(self.archive / name)
         for archived in _copies(self.archive / name):
             try:
-                if _digest(_read_regular(archived, self.max_file_bytes)) == digest:
-                    return True
+                with _open_regular(archived, self.max_file_bytes) as file:
+                    if _scan(file, self.max_file_bytes) == digest:
+                        return True
             except _RefusedFileError:
-                continue  # a link or an oversized file refused before: not that batch
+                continue  # a link, an oversized file, not UTF-8: refused before, not that batch
         return False
 
     def _refuse(
@@ -175,7 +187,7 @@ class CenInbox(SourceTask):
         (the stored position of an earlier batch of the name is kept)."""
         name = path.name
         kept = persons if persons is not None and os.path.lexists(persons) else None
-        self._open[name] = _OpenFile(path, kept, [], FileResult(name))
+        self._open[name] = _OpenFile(path, kept, FileResult(name))
         note = ""
         if len(original) > _MAX_ORIGINAL_BYTES:
             original = original[:_MAX_ORIGINAL_BYTES]
@@ -196,11 +208,11 @@ class CenInbox(SourceTask):
         yield Checkpoint((name, done))
 
     @staticmethod
-    def _record(name: str, row: RowResult, lines: list[str]) -> SourceRecord:
-        first, last = row.lines
-        original = "\n".join(lines[first - 1 : last]).encode()
+    def _record(name: str, row: RowResult) -> SourceRecord:
+        first, _last = row.lines
+        original = row.text.encode()
         note = ""
-        if len(original) > _MAX_ORIGINAL_BYTES:
+        if row.cut or len(original) > _MAX_ORIGINAL_BYTES:
             original = original[:_MAX_ORIGINAL_BYTES]
             note = f" (text cut to {_MAX_ORIGINAL_BYTES} bytes; the file is in the archive)"
         return SourceRecord(
@@ -346,16 +358,17 @@ class CenSource:
         :meth:`run` does for each file). Returns None when stopped before its end."""
         stop = stop or threading.Event()
         since, last = 0, None
-        for item in self.task.file(path, stop):
-            if isinstance(item, Checkpoint):
-                result = self.task.result(path.name)
-                self.runner.checkpoint(item.position)
-                return result
-            self.runner.send(item)
-            since, last = since + 1, item
-            if since >= self.runner.checkpoint_every:
-                self.runner.checkpoint(item.position)
-                since, last = 0, None
+        with contextlib.closing(self.task.file(path, stop)) as items:  # its files closed
+            for item in items:
+                if isinstance(item, Checkpoint):
+                    result = self.task.result(path.name)
+                    self.runner.checkpoint(item.position)
+                    return result
+                self.runner.send(item)
+                since, last = since + 1, item
+                if since >= self.runner.checkpoint_every:
+                    self.runner.checkpoint(item.position)
+                    since, last = 0, None
         if last is not None:
             self.runner.checkpoint(last.position)  # stopped: what was sent is recorded
         return None
@@ -370,8 +383,9 @@ class _RefusedFileError(Exception):
         self.reason, self.original = reason, original
 
 
-def _read_regular(path: Path, cap: int) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``cap`` bytes, opened
+@contextlib.contextmanager
+def _open_regular(path: Path, cap: int) -> Iterator[BinaryIO]:
+    """``path`` open for reading if it is a regular file of at most ``cap`` bytes, opened
     without following a link (a link to a secret elsewhere is never read)."""
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -387,16 +401,51 @@ def _read_regular(path: Path, cap: int) -> bytes:
             raise _RefusedFileError(_ONLY_REGULAR.format("not a regular file"))
         if status.st_size > cap:  # its dead letter keeps its beginning; the archive, all
             reason = f"{status.st_size} bytes, over the cap of {cap} bytes"
-            raise _RefusedFileError(reason, file.read(_MAX_ORIGINAL_BYTES + 1))
-        data = file.read(cap + 1)
-    if len(data) > cap:
-        raise _RefusedFileError(f"over the cap of {cap} bytes")
-    return data
+            raise _RefusedFileError(reason, _beginning(file))
+        yield file
 
 
-def _digest(raw: bytes) -> str:
-    """What a batch is known by: its export's content (its persons file follows it)."""
-    return hashlib.sha256(raw).hexdigest()
+_CHUNK = 1024 * 1024
+
+
+def _scan(file: BinaryIO, cap: int) -> str:
+    """What a batch is known by, its content's digest (its persons file follows it), read
+    a chunk at a time; the file must be UTF-8 and stay within the cap while read. Leaves
+    the file at its start."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    while chunk := file.read(_CHUNK):
+        digest.update(chunk)
+        pending = len(decoder.getstate()[0])  # bytes of a character begun in the last chunk
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            where = offset - pending + exc.start
+            raise _RefusedFileError(f"not UTF-8 text (byte {where})", _beginning(file)) from None
+        offset += len(chunk)
+        if offset > cap:
+            raise _RefusedFileError(f"over the cap of {cap} bytes", _beginning(file))
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        pending = len(decoder.getstate()[0])
+        where = offset - pending + exc.start
+        raise _RefusedFileError(f"not UTF-8 text (byte {where})", _beginning(file)) from None
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def _beginning(file: BinaryIO) -> bytes:
+    """The first bytes of a file refused whole, for its dead letter (cut to the limit)."""
+    file.seek(0)
+    return file.read(_MAX_ORIGINAL_BYTES + 1)
+
+
+def _text(file: BinaryIO) -> TextIO:
+    """The rows' reading of a file already checked to be UTF-8: lines as the CSV reader and
+    the XML parser count them (LF, CRLF or CR), not translated."""
+    return io.TextIOWrapper(file, encoding="utf-8", newline="")
 
 
 def _copies(path: Path) -> Iterator[Path]:
@@ -420,13 +469,6 @@ def _move(source: Path, target: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
         shutil.move(str(source), target)  # copies a link as a link, then removes it
-
-
-def _utf8(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _RefusedFileError(f"not UTF-8 text (byte {exc.start})", raw) from None
 
 
 def _unused(path: Path) -> Path:

@@ -29,21 +29,26 @@ instead of dropping the value unseen. Each rejection names the line of its ``sei
 from __future__ import annotations
 
 import io
+import itertools
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TextIO
 from xml.sax import SAXParseException
+from xml.sax.expatreader import ExpatLocator
 from xml.sax.handler import (
     ContentHandler,
     feature_namespaces,
 )
-from xml.sax.xmlreader import AttributesNSImpl, InputSource, Locator
+from xml.sax.xmlreader import AttributesNSImpl, Locator
 
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
 from connectors.cen.format import (
+    ORIGINAL_LIMIT,
     PERSON_COLUMNS,
     SEIZURE_COLUMNS,
     CenDefaults,
@@ -93,6 +98,8 @@ class _Record:
     persons: list[dict[str, str]] = field(default_factory=list)
     error: MappingError | None = None
     end_line: int = 0
+    text: str = ""  # its own lines, once finished
+    cut: bool = False
 
 
 class _Handler(ContentHandler):
@@ -101,11 +108,16 @@ class _Handler(ContentHandler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[_Record] = []
+        self.records: deque[_Record] = deque()  # finished, not yet taken
         self._locator: Locator | None = None
         self._path: list[str] = []
         self._text: list[str] = []
         self._record: _Record | None = None
+
+    @property
+    def open_line(self) -> int | None:
+        """The first line of the seizure being read, if one is."""
+        return self._record.line if self._record is not None else None
 
     def setDocumentLocator(self, locator: Locator) -> None:  # noqa: N802 - SAX's name
         self._locator = locator
@@ -176,39 +188,32 @@ class _Handler(ContentHandler):
 
 
 def read_xml_export(
-    text: str, *, ingest_time: datetime, defaults: CenDefaults | None = None
+    source: TextIO | str, *, ingest_time: datetime, defaults: CenDefaults | None = None
 ) -> Iterator[RowResult]:
     """Each ``seizure`` of an XML export as an event or a rejection naming its line and field.
 
-    A document that is not well-formed, or carries a DTD or entities, is rejected whole: one
-    result on line 1 spanning the file, with the line where parsing stopped in the reason.
+    ``source`` is a seekable text stream opened with ``newline=""`` (or a string); it is read
+    twice, a line at a time, so memory does not grow with the document: once to check the
+    document, then for its seizures. A document that is not well-formed, or carries a DTD or
+    entities, is rejected whole before any seizure is read: one result on line 1 spanning
+    the file, with the line where parsing stopped in the reason.
     """
-    handler = _Handler()
-    whole = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    stream = io.StringIO(source, newline="") if isinstance(source, str) else source
+    start = stream.tell()
+    parsed = _Parsed(stream)
     try:
-        # Entities and external references are refused by default; a DTD is refused too.
-        parser = DefusedExpatParser(forbid_dtd=True)
-        parser.setFeature(feature_namespaces, True)
-        parser.setContentHandler(handler)
-        # Read as the UTF-8 it was decoded from, whatever encoding the declaration names (a
-        # made-up one would otherwise escape the parser as a LookupError).
-        source = InputSource()
-        source.setByteStream(io.BytesIO(text.encode("utf-8")))
-        source.setEncoding("utf-8")
-        parser.parse(source)
-    except SAXParseException as exc:
-        reason = f"is not well-formed XML: line {exc.getLineNumber()}: {exc.getMessage()}"
-        yield RowResult(1, "", None, MappingError("document", reason), end_line=whole)
+        for _record in parsed:
+            pass
+    except _NotAnExportError as exc:
+        whole = parsed.lines + sum(1 for _ in stream)
+        stream.seek(start)
+        text, cut = _beginning(stream)
+        yield RowResult(1, "", None, exc.error, max(1, whole), text, cut)
         return
-    except DefusedXmlException:
-        reason = "carries a DTD or entity declarations, which a CEN export may not"
-        yield RowResult(1, "", None, MappingError("document", reason), end_line=whole)
-        return
-    except MappingError as exc:
-        yield RowResult(1, "", None, exc, end_line=whole)
-        return
-    for record in handler.records:
+    stream.seek(start)
+    for record in _Parsed(stream):
         record_id = record.cells.get("record_id", "").strip()
+        text, cut = record.text, record.cut
         try:
             if record.error is not None:
                 raise record.error
@@ -220,6 +225,108 @@ def read_xml_export(
                 record.cells, persons, ingest_time=ingest_time, defaults=defaults or CenDefaults()
             )
         except MappingError as exc:
-            yield RowResult(record.line, record_id, None, exc, end_line=record.end_line)
+            yield RowResult(record.line, record_id, None, exc, record.end_line, text, cut)
         else:
-            yield RowResult(record.line, record_id, event, None, end_line=record.end_line)
+            yield RowResult(record.line, record_id, event, None, record.end_line, text, cut)
+
+
+def _beginning(stream: TextIO) -> tuple[str, bool]:
+    """The text of a document rejected whole, as far as a result keeps it."""
+    held: list[str] = []
+    size = 0
+    for line in stream:
+        if size > ORIGINAL_LIMIT:
+            break
+        held.append(line.rstrip("\r\n"))
+        size += len(line)
+    text = "\n".join(held)
+    return text[:ORIGINAL_LIMIT], size > ORIGINAL_LIMIT
+
+
+class _NotAnExportError(Exception):
+    def __init__(self, error: MappingError) -> None:
+        super().__init__(error.reason)
+        self.error = error
+
+
+class _Parser(DefusedExpatParser):
+    """Entities and external references refused (the defused default), a DTD refused too,
+    and the bytes read as the UTF-8 they were decoded from, whatever encoding the
+    declaration names (a made-up one would otherwise escape the parser as a LookupError)."""
+
+    def __init__(self) -> None:
+        super().__init__(forbid_dtd=True)
+        self.setFeature(feature_namespaces, True)
+        # The input source ``feed`` creates its expat parser from (``parse`` would set one).
+        self._source.setEncoding("utf-8")  # type: ignore[attr-defined] # ExpatParser sets it
+
+
+# Lines held back, when no seizure is open, for one whose start tag spans lines.
+_LOOKBACK_LINES = 16
+
+
+class _Parsed:
+    """The seizures of a document in order, each with its own lines, as it is fed a line
+    at a time; the lines held are those of the seizure open (at most ORIGINAL_LIMIT
+    characters of it) and a few before. Raises :class:`_NotAnExportError` where the document
+    stops being a CEN export."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.lines = 0
+        self._held: deque[str] = deque()
+        self._first = 1  # the number of the first line held
+        self._held_chars = 0
+        self._dropped_from: int | None = None  # lines from here were not held (too long)
+
+    def __iter__(self) -> Iterator[_Record]:
+        handler = _Handler()
+        parser = _Parser()
+        parser.setContentHandler(handler)
+        handler.setDocumentLocator(ExpatLocator(parser))
+        try:
+            for line in self._stream:
+                self._hold(line)
+                parser.feed(line.encode("utf-8"))
+                yield from self._finished(handler)
+                self._forget(handler)
+            parser.close()
+            yield from self._finished(handler)
+        except SAXParseException as exc:
+            reason = f"is not well-formed XML: line {exc.getLineNumber()}: {exc.getMessage()}"
+            raise _NotAnExportError(MappingError("document", reason)) from None
+        except DefusedXmlException:
+            reason = "carries a DTD or entity declarations, which a CEN export may not"
+            raise _NotAnExportError(MappingError("document", reason)) from None
+        except MappingError as exc:
+            raise _NotAnExportError(exc) from None
+
+    def _hold(self, line: str) -> None:
+        self.lines += 1
+        if self._held_chars > ORIGINAL_LIMIT:
+            line = ""  # the record's dead letter keeps its beginning; the archive, all
+            self._dropped_from = self._dropped_from or self.lines
+        self._held.append(line.rstrip("\r\n"))
+        self._held_chars += len(line)
+
+    def _finished(self, handler: _Handler) -> Iterator[_Record]:
+        while handler.records:
+            record = handler.records.popleft()
+            first, last = record.line, max(record.line, record.end_line)
+            lines = list(itertools.islice(self._held, first - self._first, last - self._first + 1))
+            text = "\n".join(lines)
+            record.cut = self._dropped_from is not None and self._dropped_from <= last
+            if len(text) > ORIGINAL_LIMIT:
+                text, record.cut = text[:ORIGINAL_LIMIT], True
+            record.text = text
+            yield record
+
+    def _forget(self, handler: _Handler) -> None:
+        """Let go of the lines before the open seizure (or, with none open, all but the
+        last few)."""
+        keep = handler.open_line or max(1, self.lines - _LOOKBACK_LINES + 1)
+        while self._first < keep and self._held:
+            self._held_chars -= len(self._held.popleft())
+            self._first += 1
+        if self._dropped_from is not None and self._dropped_from < self._first:
+            self._dropped_from = None

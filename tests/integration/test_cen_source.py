@@ -65,7 +65,8 @@ def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
     settings = declared_topics.model_copy(update={"cen_inbox": inbox, "cen_archive": archive})
     records = [
         r
-        for r in TrafficGenerator(seed=61).take(2500)
+        # Large enough that the kill below lands mid-file, however fast the source reads.
+        for r in TrafficGenerator(seed=61).take(8000)
         if (r.event or r.basis) is not None
         and (r.event or r.basis).envelope.source_system  # type: ignore[union-attr]
         in (SourceSystem.CEN, SourceSystem.NCEN)
@@ -117,6 +118,8 @@ def test_rows_become_events_bad_rows_dead_letters_and_a_kill_loses_nothing(
     assert all({"line", "record_id", "reason"} <= set(r) for r in report["rejected"])
     assert not list(inbox.glob("*.csv"))
     assert (archive / "batch-0001.seizures.csv").exists()
+    # The persons index a killed run left behind was replaced, and removed at the end.
+    assert not list(archive.glob(".*.persons.db"))
 
 
 def test_xml_exports_and_a_broken_document(declared_topics, tmp_path):

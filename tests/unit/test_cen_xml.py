@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.cen.format import read_export, write_export
+from connectors.cen.format import ORIGINAL_LIMIT, read_export, write_export
 from connectors.cen.xmlexport import NAMESPACE, read_xml_export, write_xml_export
 from liaison.identity import event_id_for
 from liaison.model.common import Event, Lineage, SourceSystem
@@ -155,3 +155,50 @@ def test_the_generator_writes_xml_exports(tmp_path):
     )
     assert sum(r.error is not None for r in results) == broken
     assert all(r.error is None or r.error.field == "quantity" for r in results)
+
+
+def test_each_record_carries_its_own_lines_as_text(seizures):
+    """What a dead letter keeps of a record: its lines as the document has them, also
+    for a start tag over several lines and for line ends of any kind."""
+    text = write_xml_export(seizures[:40]).replace("<seizure>", '<seizure\n  \n   id="x">', 7)
+    for newline in ("\n", "\r\n", "\r"):
+        document = text.replace("\n", newline)
+        lines = document.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        results = list(read_xml_export(document, ingest_time=INGEST))
+        assert len(results) == 40
+        for result in results:
+            first, last = result.lines
+            assert result.text == "\n".join(lines[first - 1 : last])
+            assert result.text.lstrip().startswith("<seizure")
+            assert result.text.strip().endswith("</seizure>")
+            assert not result.cut
+
+
+def test_a_document_broken_at_its_end_gives_no_seizure(seizures):
+    """The document is checked whole before any seizure is read: one cut short (a writer
+    that died) is refused whole, not taken in up to the break."""
+    text = write_xml_export(seizures[:30])
+    broken = text[: text.rindex("</seizure>")]
+    (result,) = read_xml_export(broken, ingest_time=INGEST)
+    assert result.error is not None
+    assert result.error.field == "document"
+    assert result.lines == (1, broken.count("\n") + 1)
+    assert result.text.startswith("<?xml")
+
+
+def test_a_huge_record_keeps_only_the_beginning_of_its_text(seizures):
+    """A record over the limit a result keeps is cut, and says so; the records around it
+    keep all of theirs."""
+    one, two, three = (write_xml_export([e]) for e in seizures[:3])
+    inner = [t.split("<seizure>", 1)[1].rsplit("</seizure>", 1)[0] for t in (one, two, three)]
+    padding = "\n".join(" " * 100 for _ in range(ORIGINAL_LIMIT // 50))
+    document = _document(inner[0], inner[1] + padding, inner[2])
+    first, huge, last = read_xml_export(document, ingest_time=INGEST)
+    assert huge.error is None
+    assert huge.cut
+    assert len(huge.text) <= ORIGINAL_LIMIT
+    assert huge.text.lstrip().startswith("<seizure>")
+    assert not first.cut
+    assert not last.cut
+    assert last.text.lstrip().startswith("<seizure>")
+    assert last.text.endswith("</seizure>")

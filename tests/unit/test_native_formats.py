@@ -240,3 +240,93 @@ def test_csv_line_numbers_are_the_files_physical_lines(shapes):
         record_text = "\n".join(physical[first - 1 : last])
         assert row["record_id"] in record_text
         assert record_text.count("part ") == row["place_description"].count("part ")
+
+
+def test_a_row_carries_its_own_lines_as_the_file_has_them():
+    """The text a dead letter keeps is the row's physical lines, blank lines before it
+    not included."""
+    good = seizure_row(realistic_seizure())
+    text = _csv([good, {**good, "record_id": "R2", "place_description": "quay\nberth 4"}])
+    text = _with_blank_lines(text)
+    first, second = read_export(text, None, ingest_time=INGEST)
+    physical = physical_lines(text)
+    for result in (first, second):
+        start, end = result.lines
+        assert result.text == "\n".join(physical[start - 1 : end])
+        assert result.text.strip()  # not a blank line
+    assert "berth 4" in second.text
+
+
+def _with_blank_lines(text: str) -> str:
+    header, *rows = text.split("\n", 1)
+    return header + "\n\n\n" + rows[0]
+
+
+def test_a_cell_past_the_csv_readers_limit_ends_the_file_with_a_rejection():
+    """The CSV reader gives up on a cell over its limit: the rows before it are read, the
+    file ends there with a rejection naming the line, nothing is raised past the reader."""
+    good = seizure_row(realistic_seizure())
+    huge = {**good, "record_id": "R2", "place_description": "x" * (csv.field_size_limit() + 1)}
+    text = _csv([good, huge, {**good, "record_id": "R3"}])
+    results = list(read_export(text, None, ingest_time=INGEST))
+    assert results[0].error is None
+    assert [(r.line, r.error and r.error.field) for r in results[1:]] == [(3, "file")]
+    assert "not read" in str(results[1].error)
+
+
+def test_an_export_is_read_as_a_stream():
+    """The first row is decided before the reader has taken the rest of the file."""
+    good = seizure_row(realistic_seizure())
+    text = _csv([{**good, "record_id": f"R{n}"} for n in range(500)])
+    stream = _CountingStream(text)
+    rows = read_export(stream, None, ingest_time=INGEST)
+    first = next(rows)
+    assert first.error is None
+    assert stream.taken < 10
+    assert sum(1 for _ in rows) == 499
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self, text: str) -> None:
+        super().__init__(text, newline="")
+        self.taken = 0
+
+    def __next__(self) -> str:
+        self.taken += 1
+        return super().__next__()
+
+
+@hypothesis_settings(max_examples=40)
+@given(
+    st.lists(st.sampled_from([0, 1, 2]), min_size=1, max_size=6),
+    st.randoms(use_true_random=False),
+)
+def test_each_seizure_gets_its_own_persons_in_any_order_of_the_persons_file(counts, rnd):
+    """The persons file is indexed, not read in step with the seizures: persons listed in
+    any order reach their own seizure, each once."""
+    seizure = realistic_seizure()
+    events = []
+    for n, count in enumerate(counts):
+        persons = tuple(
+            dataclasses.replace(seizure.payload.persons[0], family_name=f"Family{n}x{k}")
+            for k in range(count)
+        )
+        events.append(
+            dataclasses.replace(
+                seizure,
+                envelope=dataclasses.replace(seizure.envelope, source_record_id=f"R{n}"),
+                payload=dataclasses.replace(seizure.payload, persons=persons),
+            )
+        )
+    seizures, persons_text = write_export(events)
+    header, *person_lines = persons_text.splitlines()
+    rnd.shuffle(person_lines)
+    person_lines += person_lines[:1]  # a resend of one person
+    shuffled = "\n".join([header, *person_lines]) + "\n"
+    results = list(read_export(seizures, shuffled, ingest_time=INGEST))
+    for n, (count, result) in enumerate(zip(counts, results, strict=True)):
+        if count == 0:  # a seizure without persons: a non-nominal row, or rejected as such
+            continue
+        assert result.event is not None, result.error
+        names = sorted(p.family_name for p in result.event.payload.persons)
+        assert names == [f"Family{n}x{k}" for k in range(count)]
