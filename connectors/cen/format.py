@@ -56,7 +56,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 from connectors.fields import (
     format_timestamp,
@@ -491,8 +490,8 @@ def event_from_row(
 
 
 def read_export(
-    seizures: TextIO | str,
-    persons: TextIO | str | None = None,
+    seizures: Iterable[str] | str,
+    persons: Iterable[str] | str | None = None,
     *,
     ingest_time: datetime,
     defaults: CenDefaults = CenDefaults(),
@@ -500,7 +499,8 @@ def read_export(
 ) -> Iterator[RowResult]:
     """Each seizure row of an export as an event or a rejection naming its line and field.
 
-        Both files are read as streams (a text stream opened with ``newline=""``, or a string):
+        Both files are read as streams (the lines of a text stream opened with ``newline=""``,
+    or a string):
         memory does not grow with the seizures file, and the persons file is indexed in SQLite,
         in ``scratch`` (a private file, removed at the end) or in memory. A bad persons row
         rejects the seizure it belongs to, not the whole file. A file the CSV reader cannot go
@@ -518,7 +518,7 @@ def read_export(
 
 
 def _seizure_rows(
-    stream: TextIO, index: _PersonIndex, ingest_time: datetime, defaults: CenDefaults
+    stream: Iterable[str], index: _PersonIndex, ingest_time: datetime, defaults: CenDefaults
 ) -> Iterator[RowResult]:
     lines = _Lines(stream)
     reader = csv.DictReader(lines)
@@ -580,7 +580,7 @@ def _unreadable(lines: _Lines, exc: csv.Error) -> RowResult:
     return RowResult(line, "", None, MappingError("file", reason), line, text, cut)
 
 
-def _stream(source: TextIO | str) -> TextIO:
+def _stream(source: Iterable[str] | str) -> Iterable[str]:
     return io.StringIO(source, newline="") if isinstance(source, str) else source
 
 
@@ -639,7 +639,7 @@ class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
         )
         self._empty = True
 
-    def load(self, stream: TextIO) -> None:
+    def load(self, stream: Iterable[str]) -> None:
         reader = csv.DictReader(stream)
         rows = (
             (
