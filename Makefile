@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz bench bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
+.PHONY: run test fuzz bench bench-cen bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
@@ -22,6 +22,11 @@ fuzz: setup                    ## every decoder and parser fuzzed, FUZZ_CASES in
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
 	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
+
+CEN_SIZES ?= 50,500
+
+bench-cen: setup                ## the CEN source's memory against the export's size (CEN_SIZES MB, CSV and XML)
+	$(BIN)/python -m bench.cen_memory --sizes $(CEN_SIZES)
 
 bench-peer: $(PEER)/.installed   ## the peer's own environment (Quix Streams pins older client libraries)
 
