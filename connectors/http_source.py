@@ -9,7 +9,8 @@ once Kafka has it.
   and the pipeline drops the copy as a replay.
 - 400 with ``{"errors": [{"field": ..., "reason": ...}]}`` for a body that is not JSON, does
   not map, or fails validation; the body also goes to the dead-letter topic with the reason.
-- 401 without a valid token, 413 for a body over 1 MiB, 503 if Kafka could not take the
+- 401 without a valid token, 413 for a body over 1 MiB (its first 512 KiB go to the
+  dead-letter topic with the reason; the rest is not read), 503 if Kafka could not take the
   record at once or did not confirm it in time, 429 with ``Retry-After`` for a sender over its
   request rate (``LIAISON_HTTP_SENDER_RATE``, ``LIAISON_HTTP_SENDER_BURST``).
 - 403 for a record the sender may not report as its own (the routing policy's ``[[senders]]``
@@ -33,8 +34,9 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import NoReturn
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from prometheus_client import CollectorRegistry
 
 from connectors.contract import SourceRecord, SourceRunner, SourceTask
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 MAX_BULK_BYTES = 32 * 1024 * 1024
 _NOT_CONFIRMED = {"error": "not confirmed by Kafka; send again"}
 OWNER_MISMATCH = "OwnerMismatch"  # a record claiming another owner than its sender
+# What a dead letter keeps of a body refused as too large (its beginning).
+_KEPT_BYTES = 512 * 1024
 
 
 class HttpSource:
@@ -163,7 +167,7 @@ class HttpSource:
 
     async def receive(self, request: web.Request) -> web.Response:
         sender = self._admitted(request)
-        raw = await self._body(request, MAX_MESSAGE_BYTES)
+        raw = await self._body(request, MAX_MESSAGE_BYTES, self.path)
         decisions = await self.runner.send_confirmed([self._record(raw, self.path, sender)])
         if decisions is None:
             return web.json_response(_NOT_CONFIRMED, status=503)
@@ -176,7 +180,7 @@ class HttpSource:
 
     async def receive_bulk(self, request: web.Request) -> web.Response:
         sender = self._admitted(request)
-        raw = await self._body(request, MAX_BULK_BYTES)
+        raw = await self._body(request, MAX_BULK_BYTES, f"{self.path}/bulk")
         records = []
         for number, line in enumerate(raw.split(b"\n"), start=1):
             if line.strip():
@@ -201,23 +205,40 @@ class HttpSource:
         )
         return web.json_response({"accepted": accepted, "rejected": rejected}, status=200)
 
-    @staticmethod
-    async def _body(request: web.Request, limit: int) -> bytes:
-        too_large = web.HTTPRequestEntityTooLarge(
+    async def _body(self, request: web.Request, limit: int, path: str) -> bytes:
+        """The body, read from the stream up to ``limit`` bytes; a larger one (declared or
+        sent) is refused with 413 once its dead letter, the body's beginning with the
+        reason, is in Kafka (503 if Kafka cannot take that either). The rest of it is
+        never read."""
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            beginning = await _read_up_to(request.content, _KEPT_BYTES)
+            await self._too_large(beginning, path, limit)
+        raw = await _read_up_to(request.content, limit + 1)
+        if len(raw) > limit:  # sent without a length, or a longer one than declared
+            await self._too_large(raw[:_KEPT_BYTES], path, limit)
+        return raw
+
+    async def _too_large(self, beginning: bytes, path: str, limit: int) -> NoReturn:
+        reason = f"is over {limit // (1024 * 1024)} MiB"
+        record = SourceRecord(
+            beginning,
+            f"{self.name}:{path}",
+            error=MappingError("body", reason),
+            note=f" (cut to its first {len(beginning)} bytes: the rest was not read)",
+            letter_key=self.name.encode(),
+            error_kind="BodyTooLarge",
+        )
+        if await self.runner.send_confirmed([record]) is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps(_NOT_CONFIRMED), content_type="application/json"
+            )
+        raise web.HTTPRequestEntityTooLarge(
             max_size=limit,
-            actual_size=request.content_length or 0,
-            text=json.dumps({"error": f"body over {limit // (1024 * 1024)} MiB"}),
+            actual_size=len(beginning),
+            text=json.dumps({"error": f"body {reason}"}),
             content_type="application/json",
         )
-        if request.content_length is not None and request.content_length > limit:
-            raise too_large
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large from None
-        if len(raw) > limit:  # sent without a length, and under the application's bound
-            raise too_large
-        return raw
 
     def _record(self, raw: bytes, path: str, sender: str, line: int | None = None) -> SourceRecord:
         """The body as a source record: its event, submitted by ``sender``, or why it does
@@ -241,6 +262,19 @@ class HttpSource:
             event, envelope=dataclasses.replace(envelope, submitted_by=sender)
         )
         return SourceRecord(raw, place, line, event=event, letter_key=key)
+
+
+async def _read_up_to(stream: StreamReader, size: int) -> bytes:
+    """At most ``size`` bytes of a request's body, as they arrive."""
+    parts: list[bytes] = []
+    taken = 0
+    while taken < size:
+        part = await stream.read(size - taken)
+        if not part:
+            break
+        parts.append(part)
+        taken += len(part)
+    return b"".join(parts)
 
 
 class RateLimit:

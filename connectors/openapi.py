@@ -124,7 +124,10 @@ _REFUSALS = {
         "No valid bearer token.",
         headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
     ),
-    "413": _error(f"A body over {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB."),
+    "413": _error(
+        f"A body over {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB; its first 512 KiB go to the"
+        " dead-letter topic with the reason, the rest is not read."
+    ),
     "429": _error(
         "The sender is over its request rate; send again after Retry-After seconds.",
         headers={"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}},
@@ -201,7 +204,10 @@ def _bulk() -> Any:
                 },
                 "403": _error("A token of another endpoint."),
                 **copy.deepcopy(_REFUSALS),
-                "413": _error(f"A body over {MAX_BULK_BYTES // (1024 * 1024)} MiB."),
+                "413": _error(
+                    f"A body over {MAX_BULK_BYTES // (1024 * 1024)} MiB; its first 512 KiB go"
+                    " to the dead-letter topic with the reason, the rest is not read."
+                ),
             },
         }
     }

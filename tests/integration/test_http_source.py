@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -83,6 +86,18 @@ def post(url: str, body: bytes, token: str | None, path: str = "records") -> tup
         return error.code, json.loads(error.read() or b"{}")
 
 
+def post_chunked(url: str, chunks: Iterator[bytes], token: str) -> int:
+    """A body sent in chunks, with no length declared."""
+    where = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        connection.request("POST", "/v1/records", body=chunks, headers=headers, encode_chunked=True)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def test_cis_records_over_http(endpoint):
     settings, url = endpoint
     records = [
@@ -116,7 +131,12 @@ def test_cis_records_over_http(endpoint):
     assert post(url, bodies[2], None)[0] == 401
     assert post(url, bodies[2], "forged")[0] == 401
     assert post(url, bodies[2], POLICE_TOKEN)[0] == 403
-    assert post(url, b"{" + b" " * (1024 * 1024 + 10) + b"}", token)[0] == 413
+    # Too large: refused, and its beginning kept in a dead letter with the reason.
+    oversize = b'{"record": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    assert post(url, oversize, token)[0] == 413
+    # The same without a declared length: read up to the bound, then refused alike.
+    chunked = (b'{"chunked": "' if n == 0 else b"y" * 65536 for n in range(20))
+    assert post_chunked(url, chunked, token) == 413
 
     events, letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
     received: list[dict[str, Any]] = []
@@ -126,7 +146,7 @@ def test_cis_records_over_http(endpoint):
     topics = [INGEST_CISPLUS.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-http"), topics) as consumer:
         deadline = time.monotonic() + 60
-        while (len(received) < len(bodies) + 1 or len(dead) < 4) and time.monotonic() < deadline:
+        while (len(received) < len(bodies) + 1 or len(dead) < 6) and time.monotonic() < deadline:
             for message in consumer.consume(100, timeout_s=0.5):
                 if message.topic() == topics[0]:
                     received.append(events.decode(message.value() or b""))
@@ -136,11 +156,19 @@ def test_cis_records_over_http(endpoint):
     ids = [str(e["envelope"]["event_id"]) for e in received]
     assert sorted(set(ids)) == sorted({answer["event_id"] for _, answer in answers})
     assert len(ids) == len(bodies) + 1  # the resent one is in Kafka twice, same id
-    assert len(dead) == 4
+    assert len(dead) == 6
     assert {d["original_value"] for d in dead} >= {b"{not json"}
     resent = {d["dead_letter_id"] for d in dead if d["original_value"] == b"{not json"}
     assert len(resent) == 1
-    assert len({d["dead_letter_id"] for d in dead}) == 3
+    assert len({d["dead_letter_id"] for d in dead}) == 5
+    declared, sent = sorted(
+        (d for d in dead if "over 1 MiB" in d["error_message"]),
+        key=lambda d: d["original_value"].startswith(b'{"chunked"'),
+    )
+    assert oversize.startswith(declared["original_value"])
+    assert 0 < len(declared["original_value"]) < len(oversize)
+    assert "cut" in declared["error_message"]
+    assert sent["original_value"].startswith(b'{"chunked": "yyy')
     assert dead_keys == {b"cisplus-source"}  # the source's dead letters share a partition
     assert all("ZZ" not in d["error_message"] for d in dead)
 
@@ -222,7 +250,7 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     topics = [INGEST_POLICE.full_name(prefix), DEAD_LETTERS.full_name(prefix)]
     with KafkaConsumer(consumer_config(settings, "check-police-bulk"), topics) as consumer:
         deadline = time.monotonic() + 60
-        while (len(seen) < len(expected) or len(dead) < 4) and time.monotonic() < deadline:
+        while (len(seen) < len(expected) or len(dead) < 5) and time.monotonic() < deadline:
             for message in consumer.consume(200, timeout_s=0.5):
                 if message.topic() == topics[0]:
                     seen.add(str(events.decode(message.value() or b"")["envelope"]["event_id"]))
@@ -232,7 +260,9 @@ def test_a_watchlist_file_imports_in_bulk(police_endpoint):
     bulk = [d for d in dead if str(d["source_topic"]).endswith("/bulk")]
     assert sorted(d["source_offset"] for d in bulk) == [11, 21, 26]
     assert {d["original_value"] for d in bulk} == {lines[i].encode() for i in (10, 20, 25)}
-    assert len(dead) == 4  # and the deep single body
+    assert len(dead) == 5  # and the deep single body, and the one over 1 MiB
+    (too_large,) = [d for d in dead if "over 1 MiB" in d["error_message"]]
+    assert str(too_large["source_topic"]).endswith(":alerts")
 
 
 def test_cis_plus_has_no_bulk_import(endpoint):
