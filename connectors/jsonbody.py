@@ -156,7 +156,7 @@ def parse_body(raw: bytes) -> Any:
         raise MappingError("body", f"nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # not JSON, not UTF-8, or a number past the parser's digit limit
         raise MappingError("body", "is not valid JSON") from None
     except RecursionError:  # not reached within MAX_DEPTH; kept as a second fence
         raise MappingError("body", f"nests deeper than {MAX_DEPTH} levels") from None

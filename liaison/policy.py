@@ -237,6 +237,14 @@ def parse_policy(raw: bytes, origin: str) -> RoutingPolicy:
         raise ConfigurationError(f"routing policy {origin} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"routing policy {origin} is not valid TOML: {exc}") from None
+    except ValueError:  # a number past Python's digit limit
+        raise ConfigurationError(
+            f"routing policy {origin} is not valid TOML: a number too long to read"
+        ) from None
+    except RecursionError:  # tomllib bounds no nesting
+        raise ConfigurationError(
+            f"routing policy {origin} is not valid TOML: nested too deep to read"
+        ) from None
     try:
         policy = RoutingPolicy.model_validate(data)
     except ValidationError as exc:

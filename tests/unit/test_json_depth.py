@@ -61,3 +61,14 @@ def test_a_body_is_taken_exactly_when_it_nests_no_deeper_than_the_bound(value, e
 def test_what_is_no_json_is_a_mapping_error_never_a_crash(raw):
     with pytest.raises(MappingError):
         parse_body(raw)
+
+
+@given(st.integers(4301, 20_000), st.sampled_from(["", "-"]))
+def test_a_number_too_long_for_the_parser_is_not_json_like_any_other(digits, sign):
+    """Python's parser refuses integers of more than 4,300 digits with a plain ValueError;
+    the body reader answers with its own error, as for any body that is not JSON."""
+    raw = f'{{"record_id": "R1", "version": {sign}{"7" * digits}}}'.encode()
+    with pytest.raises(MappingError) as refused:
+        parse_body(raw)
+    assert refused.value.field == "body"
+    assert "7777" not in str(refused.value)
