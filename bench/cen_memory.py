@@ -1,7 +1,8 @@
 """``python -m bench.cen_memory``: the CEN source's memory against the size of an export.
 
 For each size and format it writes an export of about that many megabytes (an nCEN CSV
-with its persons file, or the same seizures as one XML document), then reads it in a
+with its persons file, or the same seizures as one XML document, indented or on one
+line), then reads it in a
 fresh process the way the source does (:meth:`CenInbox.file`: the digest and UTF-8 pass,
 then every row made into the record the source would send, dead letters included) and
 prints the process's peak resident memory beside the baseline of a process that read
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import json
 import resource
 import shutil
@@ -23,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -86,21 +88,34 @@ def write_csv(folder: Path, size_mb: int) -> tuple[Path, int]:
     return seizures_path, rows
 
 
-def write_xml(folder: Path, size_mb: int) -> tuple[Path, int]:
-    """``<batch>.seizures.xml`` of about ``size_mb`` MB, written a chunk at a time."""
+def write_xml(folder: Path, size_mb: int, *, one_line: bool = False) -> tuple[Path, int]:
+    """``<batch>.seizures.xml`` of about ``size_mb`` MB, written a chunk at a time; with
+    ``one_line``, without a single line break (as some systems write XML)."""
     path = folder / f"bench-{size_mb}.seizures.xml"
     rows = 0
     records = _copies(_base())
+    end = "" if one_line else "\n"
     with path.open("w", encoding="utf-8") as file:
-        file.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<cen-export xmlns="{NAMESPACE}">\n')
+        file.write(
+            f'<?xml version="1.0" encoding="UTF-8"?>{end}<cen-export xmlns="{NAMESPACE}">{end}'
+        )
         while file.tell() < size_mb * _MB:
             chunk = [next(records) for _ in range(500)]
             text = xml_of_rows(chunk)
             body = text.split(">\n", 2)[2].rsplit("</cen-export>", 1)[0]
+            if one_line:
+                body = "".join(part.strip() for part in body.splitlines())
             file.write(body)
             rows += len(chunk)
-        file.write("</cen-export>\n")
+        file.write(f"</cen-export>{end}")
     return path, rows
+
+
+_WRITERS: dict[str, Callable[[Path, int], tuple[Path, int]]] = {
+    "csv": write_csv,
+    "xml": write_xml,
+    "xml-one-line": functools.partial(write_xml, one_line=True),
+}
 
 
 @dataclasses.dataclass
@@ -166,13 +181,13 @@ def run(sizes: list[int], formats: list[str], out: TextIO | None = None) -> list
     baseline = _measure(None)["peak_mb"]
     write(f"baseline (imports, nothing read): {baseline:.0f} MB peak\n")
     columns = ("file MB", "rows", "rows/s", "peak MB", "over base")
-    write(f"{'format':6} " + " ".join(f"{c:>9}" for c in columns) + "\n")
+    write(f"{'format':12} " + " ".join(f"{c:>9}" for c in columns) + "\n")
     table: list[dict[str, Any]] = []
     for fmt in formats:
         for size in sizes:
             folder = Path(tempfile.mkdtemp(prefix="liaison-cen-bench-"))
             try:
-                path, rows = (write_csv if fmt == "csv" else write_xml)(folder, size)
+                path, rows = _WRITERS[fmt](folder, size)
                 file_mb = path.stat().st_size / _MB
                 reading = _measure(path)
             finally:
@@ -189,7 +204,7 @@ def run(sizes: list[int], formats: list[str], out: TextIO | None = None) -> list
             }
             table.append(row)
             write(
-                f"{fmt:6} {file_mb:9.0f} {rows:9d} {row['rows_per_s']:9.0f} "
+                f"{fmt:12} {file_mb:9.0f} {rows:9d} {row['rows_per_s']:9.0f} "
                 f"{row['peak_mb']:9.0f} {row['over_baseline_mb']:9.0f}\n"
             )
     for fmt in formats:
@@ -207,7 +222,7 @@ def run(sizes: list[int], formats: list[str], out: TextIO | None = None) -> list
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cen_memory")
     parser.add_argument("--sizes", default="50,500", help="export sizes in MB, comma-separated")
-    parser.add_argument("--formats", default="csv,xml")
+    parser.add_argument("--formats", default=",".join(_WRITERS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:

@@ -100,6 +100,7 @@ from liaison.model.customs import (
 )
 
 __all__ = [
+    "LINE_LIMIT",
     "ORIGINAL_LIMIT",
     "PERSON_COLUMNS",
     "SEIZURE_COLUMNS",
@@ -202,6 +203,9 @@ class CenDefaults:
 
 # The most of a record's own text a result keeps (the whole file is in the archive).
 ORIGINAL_LIMIT = 512 * 1024
+# The longest physical line of a CSV file read (characters): no row near it can become an
+# event within Kafka's message bound, and a file with no line breaks is not held whole.
+LINE_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -524,7 +528,7 @@ def _seizure_rows(
     reader = csv.DictReader(lines)
     try:
         fieldnames = reader.fieldnames or ()
-    except csv.Error as exc:
+    except (csv.Error, _LineTooLongError) as exc:
         yield _unreadable(lines, exc)
         return
     missing = [c for c in ("source_system", "record_id", "version") if c not in fieldnames]
@@ -545,7 +549,7 @@ def _seizure_rows(
                 ingest_time=ingest_time,
                 defaults=defaults,
             )
-    except csv.Error as exc:
+    except (csv.Error, _LineTooLongError) as exc:
         yield _unreadable(lines, exc)
 
 
@@ -571,11 +575,15 @@ def _seizure_row(
     return RowResult(line, record_id, event, None, end_line, text, cut)
 
 
-def _unreadable(lines: _Lines, exc: csv.Error) -> RowResult:
+def _unreadable(lines: _Lines, exc: csv.Error | _LineTooLongError) -> RowResult:
     """The rejection that ends a file the CSV reader cannot go on with: the rows after
     this line are not read (the file is in the archive)."""
-    line = max(1, lines.count)
-    text, cut = lines.take(1)
+    if isinstance(exc, _LineTooLongError):
+        line, (text, cut) = exc.line, ("", True)
+        lines.take(0)
+    else:
+        line = max(1, lines.count)
+        text, cut = lines.take(1)
     reason = f"the CSV reader stopped here ({exc}); the rows after it are not read"
     return RowResult(line, "", None, MappingError("file", reason), line, text, cut)
 
@@ -589,6 +597,7 @@ class _Lines:
     has been read (so a row's own text travels with its result), and counted."""
 
     def __init__(self, stream: Iterable[str]) -> None:
+        self._readline = getattr(stream, "readline", None)
         self._stream = iter(stream)
         self._held: list[str] = []
         self._held_chars = 0
@@ -599,7 +608,14 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        line = next(self._stream)
+        if self._readline is None:
+            line = next(self._stream)
+        else:  # never more than a line's bound in memory, however long the line
+            line = self._readline(LINE_LIMIT + 1)
+            if not line:
+                raise StopIteration
+            if len(line) > LINE_LIMIT:
+                raise _LineTooLongError(self.count + 1)
         self.count += 1
         if self._held_chars <= ORIGINAL_LIMIT:
             self._held.append(line)
@@ -621,6 +637,12 @@ class _Lines:
         return text, cut
 
 
+class _LineTooLongError(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line} is longer than {LINE_LIMIT} characters")
+        self.line = line
+
+
 class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
     """The rows of a persons file by seizure (record id and version), in SQLite: the
     persons of a large export never sit in memory. The stored cells are parsed again when
@@ -640,7 +662,7 @@ class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
         self._empty = True
 
     def load(self, stream: Iterable[str]) -> None:
-        reader = csv.DictReader(stream)
+        reader = csv.DictReader(_Lines(stream))
         rows = (
             (
                 (row.get("record_id") or "").strip(),
@@ -653,7 +675,7 @@ class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
         try:
             with self._db:
                 self._db.executemany("INSERT INTO person VALUES (?, ?, ?, ?)", rows)
-        except csv.Error as exc:
+        except (csv.Error, _LineTooLongError) as exc:
             raise _BadPersonsError(f"persons.csv: the CSV reader stopped ({exc})") from None
         self._db.execute("CREATE INDEX person_of ON person (record_id, version, line)")
         self._empty = False

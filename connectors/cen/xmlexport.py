@@ -205,7 +205,7 @@ def read_xml_export(
         for _record in parsed:
             pass
     except _NotAnExportError as exc:
-        whole = parsed.lines + sum(1 for _ in stream)
+        whole = parsed.lines + _lines_left(stream, parsed.in_line)
         stream.seek(start)
         text, cut = _beginning(stream)
         yield RowResult(1, "", None, exc.error, max(1, whole), text, cut)
@@ -232,15 +232,22 @@ def read_xml_export(
 
 def _beginning(stream: TextIO) -> tuple[str, bool]:
     """The text of a document rejected whole, as far as a result keeps it."""
-    held: list[str] = []
-    size = 0
-    for line in stream:
-        if size > ORIGINAL_LIMIT:
-            break
-        held.append(line.rstrip("\r\n"))
-        size += len(line)
-    text = "\n".join(held)
-    return text[:ORIGINAL_LIMIT], size > ORIGINAL_LIMIT
+    beginning = stream.read(ORIGINAL_LIMIT + 1)
+    lines = beginning.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    return lines[:ORIGINAL_LIMIT], len(beginning) > ORIGINAL_LIMIT
+
+
+def _lines_left(stream: TextIO, last_line_open: bool) -> int:
+    """How many lines the rest of the stream begins (a piece at a time)."""
+    count, in_line, after_cr = 0, last_line_open, False
+    for read in _pieces(stream):
+        piece = read[1:] if after_cr and read.startswith("\n") else read
+        after_cr = piece.endswith("\r")
+        if not piece:
+            continue
+        count += 0 if in_line else 1
+        in_line = not piece.endswith(("\n", "\r"))
+    return count
 
 
 class _NotAnExportError(Exception):
@@ -263,13 +270,26 @@ class _Parser(DefusedExpatParser):
 
 # Lines held back, when no seizure is open, for one whose start tag spans lines.
 _LOOKBACK_LINES = 16
+# Characters read and fed to the parser at a time: a long line (a document written on one
+# line) goes in pieces, never whole.
+_PIECE = 64 * 1024
+
+
+def _pieces(stream: Iterable[str]) -> Iterator[str]:
+    """The stream's text a line at a time, a long line in pieces of at most _PIECE."""
+    read = getattr(stream, "readline", None)
+    if read is None:
+        yield from stream
+        return
+    while piece := read(_PIECE):
+        yield piece
 
 
 class _Parsed:
     """The seizures of a document in order, each with its own lines, as it is fed a line
-    at a time; the lines held are those of the seizure open (at most ORIGINAL_LIMIT
-    characters of it) and a few before. Raises :class:`_NotAnExportError` where the document
-    stops being a CEN export."""
+    (or a piece of a long one) at a time; the lines held are those of the seizure open (at
+    most ORIGINAL_LIMIT characters of it) and a few before. Raises
+    :class:`_NotAnExportError` where the document stops being a CEN export."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -277,7 +297,9 @@ class _Parsed:
         self._held: deque[str] = deque()
         self._first = 1  # the number of the first line held
         self._held_chars = 0
-        self._dropped_from: int | None = None  # lines from here were not held (too long)
+        self._cut: set[int] = set()  # lines held in part only (the rest was too long)
+        self.in_line = False  # the last piece did not end its line
+        self._after_cr = False  # ...or ended it with a CR whose LF may come next
 
     def __iter__(self) -> Iterator[_Record]:
         handler = _Handler()
@@ -285,9 +307,9 @@ class _Parsed:
         parser.setContentHandler(handler)
         handler.setDocumentLocator(ExpatLocator(parser))
         try:
-            for line in self._stream:
-                self._hold(line)
-                parser.feed(line.encode("utf-8"))
+            for piece in _pieces(self._stream):
+                self._hold(piece)
+                parser.feed(piece.encode("utf-8"))
                 yield from self._finished(handler)
                 self._forget(handler)
             parser.close()
@@ -301,32 +323,43 @@ class _Parsed:
         except MappingError as exc:
             raise _NotAnExportError(exc) from None
 
-    def _hold(self, line: str) -> None:
-        self.lines += 1
-        if self._held_chars > ORIGINAL_LIMIT:
-            line = ""  # the record's dead letter keeps its beginning; the archive, all
-            self._dropped_from = self._dropped_from or self.lines
-        self._held.append(line.rstrip("\r\n"))
-        self._held_chars += len(line)
+    def _hold(self, piece: str) -> None:
+        if self._after_cr and piece.startswith("\n"):  # a CRLF split between two pieces
+            piece = piece[1:]
+        self._after_cr = piece.endswith("\r")
+        if not piece:
+            return
+        text = piece.rstrip("\r\n")
+        if not self.in_line:
+            self.lines += 1
+            self._held.append("")
+        self.in_line = not piece.endswith(("\n", "\r"))
+        room = max(0, ORIGINAL_LIMIT - self._held_chars)
+        if len(text) > room:  # the record's dead letter keeps its beginning; the archive, all
+            text = text[:room]
+            self._cut.add(self.lines)
+        self._held[-1] += text
+        self._held_chars += len(text)
 
     def _finished(self, handler: _Handler) -> Iterator[_Record]:
         while handler.records:
             record = handler.records.popleft()
             first, last = record.line, max(record.line, record.end_line)
             lines = list(itertools.islice(self._held, first - self._first, last - self._first + 1))
-            text = "\n".join(lines)
-            record.cut = self._dropped_from is not None and self._dropped_from <= last
+            cut = any(first <= line <= last for line in self._cut)
+            # A first line held in part (a document on one line) does not show where the
+            # record begins in it: no text rather than another record's.
+            text = "" if first in self._cut else "\n".join(lines)
             if len(text) > ORIGINAL_LIMIT:
-                text, record.cut = text[:ORIGINAL_LIMIT], True
-            record.text = text
+                text, cut = text[:ORIGINAL_LIMIT], True
+            record.text, record.cut = text, cut
             yield record
 
     def _forget(self, handler: _Handler) -> None:
         """Let go of the lines before the open seizure (or, with none open, all but the
         last few)."""
         keep = handler.open_line or max(1, self.lines - _LOOKBACK_LINES + 1)
-        while self._first < keep and self._held:
+        while self._first < keep and len(self._held) > 1:
             self._held_chars -= len(self._held.popleft())
+            self._cut.discard(self._first)
             self._first += 1
-        if self._dropped_from is not None and self._dropped_from < self._first:
-            self._dropped_from = None

@@ -10,9 +10,10 @@ from bench import cen_memory
 
 def test_every_row_of_each_export_becomes_a_record_and_the_figures_are_printed():
     out = io.StringIO()
-    table = cen_memory.run([1, 2], ["csv", "xml"], out=out)
-    assert [r["format"] for r in table] == ["csv", "csv", "xml", "xml"]
-    for row, size in zip(table, [1, 2, 1, 2], strict=True):
+    formats = ["csv", "xml", "xml-one-line"]
+    table = cen_memory.run([1, 2], formats, out=out)
+    assert [r["format"] for r in table] == [f for f in formats for _ in (1, 2)]
+    for row, size in zip(table, [1, 2] * len(formats), strict=True):
         assert size <= row["file_mb"] < size + 1
         assert row["records"] == row["rows"]  # an event or a dead letter for each row
         assert 0 < row["events"] <= row["rows"]
@@ -21,3 +22,4 @@ def test_every_row_of_each_export_becomes_a_record_and_the_figures_are_printed()
     assert "baseline" in printed
     assert "csv: a file" in printed
     assert "xml: a file" in printed
+    assert "xml-one-line: a file" in printed

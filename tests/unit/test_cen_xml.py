@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from connectors.cen import xmlexport
 from connectors.cen.format import ORIGINAL_LIMIT, read_export, write_export
 from connectors.cen.xmlexport import NAMESPACE, read_xml_export, write_xml_export
 from liaison.identity import event_id_for
@@ -202,3 +203,42 @@ def test_a_huge_record_keeps_only_the_beginning_of_its_text(seizures):
     assert not last.cut
     assert last.text.lstrip().startswith("<seizure>")
     assert last.text.endswith("</seizure>")
+
+
+@pytest.mark.parametrize("piece", [3, 7, 64, 4096])
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_document_read_in_pieces_reads_as_read_whole(seizures, piece, newline, monkeypatch):
+    """Long lines are fed to the parser in pieces: wherever a piece ends (inside a tag, a
+    CRLF split in two), the records, their lines and their text are the same."""
+    text = write_xml_export(seizures[:12]).replace("\n", newline)
+    whole = list(read_xml_export(text, ingest_time=INGEST))
+    monkeypatch.setattr(xmlexport, "_PIECE", piece)
+    pieces = list(read_xml_export(text, ingest_time=INGEST))
+    assert [(r.lines, r.text, r.event, r.cut) for r in pieces] == [
+        (r.lines, r.text, r.event, r.cut) for r in whole
+    ]
+    broken = text[: text.rindex("</seizure>")]
+    (refused,) = read_xml_export(broken, ingest_time=INGEST)
+    monkeypatch.setattr(xmlexport, "_PIECE", 64 * 1024)
+    (refused_whole,) = read_xml_export(broken, ingest_time=INGEST)
+    assert refused.lines == refused_whole.lines
+
+
+def test_a_document_on_one_line_is_read_without_holding_the_line(seizures):
+    """A document with no line breaks (as some systems write XML) is read: every seizure,
+    all on line 1. Past what a result keeps of the line, a record's text is left out
+    (and said to be cut) rather than given another record's."""
+    events = (seizures * 4)[: len(seizures) * 4]
+    text = write_xml_export(events)
+    one_line = "".join(part.strip() for part in text.splitlines())
+    assert "\n" not in one_line
+    assert len(one_line) > 2 * ORIGINAL_LIMIT
+    bad = re.sub(r"<quantity>[^<]*</quantity>", "<quantity>a lot</quantity>", one_line, count=1)
+    results = list(read_xml_export(bad, ingest_time=INGEST))
+    assert len(results) == len(events)
+    assert [r.event for r in results[1:]] == [_ingested(e) for e in events[1:]]
+    assert {r.lines for r in results} == {(1, 1)}
+    assert results[0].error is not None
+    assert results[0].error.field == "quantity"
+    assert results[-1].cut
+    assert results[-1].text == ""

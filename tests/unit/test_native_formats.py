@@ -12,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from connectors.cen.format import (
+    LINE_LIMIT,
     SEIZURE_COLUMNS,
     physical_lines,
     read_export,
@@ -340,3 +341,18 @@ def test_each_seizure_gets_its_own_persons_in_any_order_of_the_persons_file(coun
         assert isinstance(read, Seizure)
         names = sorted(p.family_name or "" for p in read.persons)
         assert names == [f"Family{n}x{k}" for k in range(count)]
+
+
+def test_a_line_past_the_bound_ends_the_file_without_being_held():
+    """A physical line longer than any row could be (a file with no line breaks, say) is
+    not read whole: the rows before it are read, the file ends there with a rejection."""
+    good = seizure_row(realistic_seizure())
+    text = _csv([good]) + ",".join(["x" * 1000] * (LINE_LIMIT // 1000 + 5)) + "\n"
+    text += _csv([{**good, "record_id": "AFTER"}]).split("\n", 1)[1]
+    results = list(read_export(text, None, ingest_time=INGEST))
+    assert results[0].error is None
+    (stopped,) = results[1:]
+    assert stopped.line == 3
+    assert stopped.error is not None
+    assert "longer than" in stopped.error.reason
+    assert stopped.cut
