@@ -46,13 +46,14 @@ from prometheus_client import CollectorRegistry
 
 from connectors.catalogue import sink_group
 from connectors.receipts import receipt_of
-from liaison.avro.codec import AvroCodec
+from liaison.avro.codec import MAX_MESSAGE_BYTES, AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_RECEIPT, EVENT
 from liaison.deadletters import dead_letter
 from liaison.errors import (
     DeliveryRefusedError,
     EndpointUnavailableError,
     MappingError,
+    MessageTooLargeError,
     RetriableError,
     SerdeError,
 )
@@ -87,6 +88,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# The largest event a source sends: the topics' message bound less room for the key, the
+# headers, the batch's framing and what the pipeline adds (lineage, enrichment); a larger
+# one is a dead letter, not a send Kafka refuses (nor a poison input for the worker).
+_EVENT_ROOM = MAX_MESSAGE_BYTES - 64 * 1024
+# What a dead letter keeps of a record's own bytes, at most (the rest is cut, and said so).
+LETTER_KEEPS = 512 * 1024
 
 
 class Connector(Protocol):
@@ -158,7 +165,8 @@ class SinkRunner:
             consumer_config(settings, sink_group(settings, task.name), bootstrap), [topic]
         )
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
+        self.events = AvroCodec(EVENT, max_bytes=_EVENT_ROOM)
+        self.letters = AvroCodec(DEAD_LETTER_SCHEMA)
         self.dead_topic = DEAD_LETTERS.full_name(settings.topic_prefix)
         self.receipts = AvroCodec(DELIVERY_RECEIPT)
         self.receipt_topic = RECEIPTS.full_name(settings.topic_prefix)
@@ -292,6 +300,7 @@ class Decision:
     event: Event | None  # the event sent, or None for a rejection
     kind: str = ""  # the rejection's error class
     errors: tuple[tuple[str, str], ...] = ()  # (field, reason), in the sender's field names
+    value: bytes = b""  # the event encoded, as sent
 
     @property
     def accepted(self) -> bool:
@@ -354,7 +363,8 @@ class SourceRunner:
         self.metrics = metrics or ConnectorMetrics.create(CollectorRegistry())
         self.health = health or Health()
         self.confirm_timeout_s = confirm_timeout_s
-        self.events, self.letters = AvroCodec(EVENT), AvroCodec(DEAD_LETTER_SCHEMA)
+        self.events = AvroCodec(EVENT, max_bytes=_EVENT_ROOM)
+        self.letters = AvroCodec(DEAD_LETTER_SCHEMA)
         self._unconfirmed: list[Decision] = []  # produced, not yet counted
         # Known label sets at zero from the start: a rate is 0, not missing.
         for outcome in ("accepted", "rejected"):
@@ -373,7 +383,12 @@ class SourceRunner:
         if problems:
             errors = tuple((self.task.field_name(p.field), p.reason) for p in problems)
             return Decision(record, None, "ValidationError", errors)
-        return Decision(record, record.event)
+        try:
+            value = self.events.encode(to_avro(record.event))
+        except MessageTooLargeError:
+            reason = f"is too large for Kafka as an event (over {_EVENT_ROOM} bytes encoded)"
+            return Decision(record, None, "EventTooLarge", (("record", reason),))
+        return Decision(record, record.event, value=value)
 
     def _produce(
         self,
@@ -385,17 +400,21 @@ class SourceRunner:
         (then RetriableError)."""
         record = decision.record
         if decision.event is not None:
-            value = self.events.encode(to_avro(decision.event))
+            value = decision.value or self.events.encode(to_avro(decision.event))
             key = record_key(decision.event).encode()
             self.producer.produce(
                 self.ingest_topic, value, key=key, on_delivery=on_delivery, block_s=block_s
             )
             return
+        original, note = record.original, record.note
+        if len(original) > LETTER_KEEPS:  # the dead letter must fit in Kafka too
+            original = original[:LETTER_KEEPS]
+            note = note or f" (text cut to {LETTER_KEEPS} bytes)"
         letter = dead_letter(
-            value=record.original,
+            value=original,
             stage=self.task.name,
             kind=decision.kind,
-            reason=decision.reason + record.note,
+            reason=decision.reason + note,
             source=record.place,
             offset=record.line,
         )

@@ -9,10 +9,12 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from mode import CrashingSupervisor
 from prometheus_client import CollectorRegistry
 
+from liaison.avro.codec import MAX_MESSAGE_BYTES
 from liaison.kafka.client import resolve_bootstrap
 from liaison.metrics import PipelineMetrics
 from liaison.policy import RoutingPolicy, policy_of
 from liaison.settings import Settings
+from pipelines.overrides import LiaisonApp
 from pipelines.stages import register_stages
 
 __all__ = ["create_app"]
@@ -34,7 +36,7 @@ def create_app(
     servers = bootstrap or resolve_bootstrap(settings)
     datadir = settings.state_dir / "faust" / settings.pipeline_app_id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = LiaisonApp(
         settings.pipeline_app_id,
         broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
         broker_client_id=f"{settings.client_id}-pipeline",
@@ -45,6 +47,9 @@ def create_app(
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # aiokafka's bound on one request (1,000,000 by default) is below what the topics
+        # take (MAX_MESSAGE_BYTES); the sources keep events well under that.
+        producer_max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
         agent_supervisor=CrashingSupervisor,
         web_enabled=False,
         store="memory://",

@@ -30,6 +30,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
+from liaison.avro.codec import MAX_MESSAGE_BYTES
 from liaison.errors import ConfigurationError, DeliveryError, FlushTimeoutError, RetriableError
 from liaison.settings import Settings, env_name
 
@@ -113,6 +114,9 @@ def producer_config(
         "linger.ms": 5,
         "compression.type": "lz4",
         "delivery.timeout.ms": 120_000,
+        # librdkafka's own bound on one record (1,000,000 by default) would refuse records
+        # the topics take (MAX_MESSAGE_BYTES); the codec bounds what is produced.
+        "message.max.bytes": MAX_MESSAGE_BYTES + 64 * 1024,
         # The Java client's partitioner (and aiokafka's, which the pipeline uses): a key
         # lands on the same partition whichever client wrote it, as stateful stages need.
         "partitioner": "murmur2_random",

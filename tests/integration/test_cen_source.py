@@ -329,3 +329,96 @@ def test_a_kill_just_after_a_position_is_kept_leaves_the_report_whole(declared_t
     assert result.accepted + len(result.rejected) == len(records)
     report = json.loads((archive / "batch-0001.result.json").read_text())
     assert report["accepted"] == result.accepted
+
+
+def test_a_row_too_large_for_kafka_is_a_dead_letter_and_the_file_goes_on(declared_topics, tmp_path):
+    """A row whose event would be over Kafka's message bound (each cell within the CSV
+    reader's limit) is rejected with the reason and dead-lettered, its text cut; the rows
+    after it are read, and the source does not stop."""
+    import csv  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    from connectors.cen.format import SEIZURE_COLUMNS, seizure_row  # noqa: PLC0415
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+    from tests.samples import realistic_seizure  # noqa: PLC0415
+
+    event = realistic_seizure()
+    good = seizure_row(event)
+    good = {**good, "source_system": "CEN"}  # non-nominal: no persons file needed
+    wordy = "é" * 100_000  # 200,000 bytes in UTF-8, within the reader's cell limit
+    huge = {
+        **good,
+        "record_id": "HUGE-1",
+        **{c: wordy for c in ("commodity", "concealment", "cover_story", "place_description")},
+        "reporting_agency": wordy,
+        "vessel_name": wordy,
+    }
+    rows = [good, huge, {**good, "record_id": "AFTER-1"}]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, SEIZURE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir()
+    export = inbox / "batch-0009.seizures.csv"
+    export.write_text(out.getvalue(), encoding="utf-8")
+
+    source = CenSource(declared_topics, inbox=inbox, archive=archive)
+    try:
+        result = source.process(export)
+    finally:
+        source.producer.close()
+    assert result is not None
+    assert result.accepted == 2
+    (rejected,) = result.rejected
+    assert rejected["line"] == 3
+    assert "over" in str(rejected["reason"])
+    keys, dead = _read(
+        declared_topics,
+        "check-cen-too-large",
+        lambda keys, dead: len(keys) >= 2 and len(dead) >= 1,
+    )
+    assert {record_id for record_id, _ in keys} == {good["record_id"], "AFTER-1"}
+    (letter,) = dead
+    assert letter["error_class"] == "EventTooLarge"
+    original = letter["original_value"]
+    assert isinstance(original, bytes)
+    assert 0 < len(original) <= 512 * 1024
+    assert "cut" in str(letter["error_message"])
+
+
+def test_a_file_replaced_under_the_name_of_one_half_read_is_refused(declared_topics, tmp_path):
+    """A batch under way (a position short of its end) and, in its place, a file of other
+    content under the same name: going on from the stored position would skip the new
+    file's first rows unseen. It is refused whole as a duplicate batch instead."""
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+    from connectors.positions import Position  # noqa: PLC0415
+
+    records = [
+        r
+        for r in TrafficGenerator(seed=64).take(400)
+        if r.event is not None
+        and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
+        and r.label is Label.SEIZURE
+    ][:12]
+    write_native(records, tmp_path / "native", batch_size=len(records))
+    (export,) = sorted((tmp_path / "native" / "cen" / "inbox").glob("*.seizures.csv"))
+    inbox, archive = tmp_path / "in", tmp_path / "archive"
+    inbox.mkdir()
+    for part in export.parent.glob("batch-0001.*"):
+        (inbox / part.name).write_bytes(part.read_bytes())
+    replaced = inbox / export.name
+
+    source = CenSource(declared_topics, inbox=inbox, archive=archive)
+    try:
+        # What an earlier run of another file under this name left: six rows in.
+        earlier = Position(7, finished=False, digest="0" * 64)
+        source.task.positions.put(source.producer, replaced.name, earlier)
+        result = source.process(replaced)
+    finally:
+        source.producer.close()
+    assert result is not None
+    assert result.accepted == 0
+    (refused,) = result.rejected
+    assert "duplicate batch" in str(refused["reason"])
+    assert "in part" in str(refused["reason"])
