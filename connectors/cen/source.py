@@ -54,6 +54,7 @@ _CSV, _XML = ".seizures.csv", ".seizures.xml"
 # document) larger than this is cut, and the reason says so: the file is in the archive.
 _MAX_ORIGINAL_BYTES = 512 * 1024
 _REFUSED = "refused"  # the stored digest of a file refused whole (not taken in)
+_TAKEN_BEFORE = "a batch of this name was taken in before{}: a duplicate batch is refused"
 
 
 @dataclass
@@ -126,8 +127,8 @@ class CenInbox(SourceTask):
             except _RefusedFileError as refused:
                 yield from self._refuse(path, persons, refused.reason, refused.original, position)
                 return
-            if self._taken_before(name, position, digest):
-                reason = "a batch of this name was taken in before: a duplicate batch is refused"
+            reason = self._taken_before(name, position, digest)
+            if reason is not None:
                 yield from self._refuse(path, persons, reason, _beginning(export), position)
                 return
             self._open[name] = _OpenFile(path, persons, *self._previous(name))
@@ -151,19 +152,27 @@ class CenInbox(SourceTask):
                     continue
                 if stop.is_set():
                     return
-                yield self._record(name, row)
+                yield self._record(name, row, digest)
         # After the files are closed: the runner archives the file at this checkpoint.
         yield Checkpoint((name, Position(last_line, finished=True, digest=digest)))
 
-    def _taken_before(self, name: str, position: Position, digest: str) -> bool:
-        """Whether this file repeats a batch taken in before: another content under a name
-        already finished, or the same content that is in the archive already. (The same
-        content not archived yet is a run that stopped between finishing and archiving:
-        it is finished now, not refused.)"""
-        if not position.finished or position.digest == _REFUSED:
-            return False  # new, under way, or refused whole before: it may be sent again
+    def _taken_before(self, name: str, position: Position, digest: str) -> str | None:
+        """Why this file repeats a batch taken in before, if it does: other content under
+        a name already finished, or under way (a replaced file would otherwise go on from
+        the other one's position, its first rows never read), or the same content that is
+        in the archive already. (The same content not archived yet is a run that stopped
+        between finishing and archiving: it is finished now, not refused.)"""
+        if position.digest == _REFUSED:
+            return None  # refused whole before: it may be sent again
+        if not position.finished:
+            other = position.line > 0 and position.digest not in (None, digest)
+            return _TAKEN_BEFORE.format(" in part, with other content") if other else None
         if position.digest is not None and position.digest != digest:
-            return True
+            return _TAKEN_BEFORE.format(" with other content")
+        return _TAKEN_BEFORE.format("") if self._archived(name, position, digest) else None
+
+    def _archived(self, name: str, position: Position, digest: str) -> bool:
+        """Whether the archive holds this content under this name already."""
         if position.digest is None:  # a position kept before digests were
             return os.path.lexists(self.archive / name)
         for archived in _copies(self.archive / name):
@@ -208,7 +217,7 @@ class CenInbox(SourceTask):
         yield Checkpoint((name, done))
 
     @staticmethod
-    def _record(name: str, row: RowResult) -> SourceRecord:
+    def _record(name: str, row: RowResult, digest: str) -> SourceRecord:
         first, _last = row.lines
         original = row.text.encode()
         note = ""
@@ -222,7 +231,7 @@ class CenInbox(SourceTask):
             event=row.event,
             error=row.error,
             record_id=row.record_id,
-            position=(name, Position(row.line, finished=False)),
+            position=(name, Position(row.line, finished=False, digest=digest)),
             note=note,
             letter_key=name.encode(),
         )
