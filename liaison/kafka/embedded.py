@@ -567,9 +567,13 @@ class EmbeddedKafka:
             "listener.name.internal.scram-sha-512.sasl.jaas.config": _jaas(
                 "scram.ScramLoginModule", ADMIN, admin
             ),
-            # Partners: a certificate from the local CA, its CN the principal.
+            # Partners: a certificate from the local CA, its CN the principal when it is a
+            # partner's user name; any other subject is a principal no ACL names (never,
+            # say, the super user a certificate issued as "admin" would otherwise be).
             "listener.name.partner.ssl.client.auth": "required",
-            "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+            "ssl.principal.mapping.rules": (
+                "RULE:^CN=(partner-[a-z0-9][a-z0-9.-]*)$/$1/,RULE:^.*$/not-a-partner/"
+            ),
             # The controller listener (loopback): PLAIN, the broker's own login only.
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
             "sasl.mechanism.controller.protocol": "PLAIN",

@@ -8,6 +8,7 @@ are written out here, not derived from the table, so a grant that widens by mist
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import (
@@ -18,6 +19,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from liaison.kafka.client import make_admin
 from liaison.kafka.topics import (
@@ -158,6 +160,28 @@ def test_a_partner_without_a_certificate_is_not_let_in(declared_topics, kafka):
         anonymous.close()
 
 
+def test_a_certificate_not_named_as_a_partner_is_nobody(declared_topics, embedded_kafka, kafka):
+    """The partners' listener takes a certificate's CN for its principal only when it is a
+    partner's name: one the CA issued under another (an operator's, ``admin``) gets no
+    rights at all, not those of the super user of that name."""
+    issued = embedded_kafka.ca.issue_client("admin")
+    stranger = declared_topics.model_copy(
+        update={
+            "bootstrap_servers": kafka.partner_bootstrap,
+            "security_protocol": "SSL",
+            "sasl_mechanism": None,
+            "sasl_username": None,
+            "sasl_password": None,
+            "ssl_ca_location": Path(kafka.ca_file),
+            "ssl_certificate_location": issued.certificate,
+            "ssl_key_location": issued.key,
+        }
+    )
+    audit = _name(declared_topics, AUDIT.name)
+    _seed(declared_topics, [audit])
+    assert _reads(stranger, [audit]) == {audit: REFUSED}
+
+
 def test_the_worker_writes_partner_topics_but_reads_none(declared_topics, as_principal):
     settings = declared_topics
     partners = [_name(settings, t) for t in (EUROPOL, NL_POLICE)]
@@ -171,24 +195,33 @@ def test_the_worker_writes_partner_topics_but_reads_none(declared_topics, as_pri
     assert _writes(worker, partners) == dict.fromkeys(partners)
 
 
+_SOURCE_TOPICS = {
+    "liaison-cen-source": (INGEST_CEN, DEAD_LETTERS, CONNECT_POSITIONS),
+    "liaison-cisplus-source": (INGEST_CISPLUS, DEAD_LETTERS),
+    "liaison-police-source": (INGEST_POLICE, DEAD_LETTERS),
+}
+
+
+@pytest.mark.parametrize("source", sorted(_SOURCE_TOPICS))
 def test_a_source_writes_its_ingest_topic_dead_letters_and_positions_only(
-    declared_topics, as_principal
+    declared_topics, as_principal, source
 ):
     settings = declared_topics
-    cen = as_principal("liaison-cen-source")
-    allowed = [_name(settings, t.name) for t in (INGEST_CEN, DEAD_LETTERS, CONNECT_POSITIONS)]
+    user = as_principal(source)
+    mine = _SOURCE_TOPICS[source]
+    allowed = [_name(settings, t.name) for t in mine]
+    others = (INGEST_CEN, INGEST_CISPLUS, INGEST_POLICE, CONNECT_POSITIONS)
     forbidden = [
         _name(settings, name)
         for name in (
-            INGEST_CISPLUS.name,
-            INGEST_POLICE.name,
+            *(t.name for t in others if t not in mine),
             EUROPOL,
             AUDIT.name,
             PIPELINE_OUTCOMES.name,
             STATE_RECIPIENTS.name,
         )
     ]
-    written = _writes(cen, [*allowed, *forbidden])
+    written = _writes(user, [*allowed, *forbidden])
     assert {t: written[t] for t in allowed} == dict.fromkeys(allowed)
     assert {t: written[t] for t in forbidden} == dict.fromkeys(forbidden, REFUSED)
 
@@ -220,8 +253,28 @@ def test_no_process_and_no_partner_can_delete_audit_records(
     users = [u.name for u in embedded_kafka.grant(settings, load_policy())]
     refused = {user: _delete_audit(as_principal(user), audit) for user in users}
     assert refused == dict.fromkeys(users, REFUSED)
+    # Nor delete the topic, nor shorten its retention.
+    dropped = {user: _drop_or_shorten(as_principal(user), audit) for user in users}
+    assert dropped == dict.fromkeys(users, (False, False))
+    assert audit in make_admin(settings).list_topics(timeout=10).topics
     # The admin (the operator, a super user) could: the refusal is the ACLs' doing.
     assert _delete_audit(settings, audit) is None
+
+
+def _drop_or_shorten(user: Settings, topic: str) -> tuple[bool, bool]:
+    """Whether ``user`` could delete ``topic``, and whether it could set its retention to
+    one millisecond (each attempt answered by the broker; a refusal is False)."""
+    admin = make_admin(user)
+    deleted = admin.delete_topics([topic], request_timeout=15)[topic]
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    entry = ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.SET)
+    resource.add_incremental_config(entry)
+    altered = admin.incremental_alter_configs([resource], request_timeout=15)[resource]
+    outcome = []
+    for future in (deleted, altered):
+        error = future.exception(timeout=20)
+        outcome.append(error is None)
+    return outcome[0], outcome[1]
 
 
 def test_the_lag_exporter_sees_offsets_and_times_but_no_record(declared_topics, as_principal):
