@@ -81,7 +81,9 @@ class HttpDelivery(SinkTask):
                 },
                 redirect=False,
                 retries=False,
+                preload_content=False,  # the body is read below, within its bound
             )
+            _settle(response)
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise EndpointUnavailableError(type(error).__name__) from None
         status = response.status
@@ -95,6 +97,21 @@ class HttpDelivery(SinkTask):
 
     def close(self) -> None:
         self._pool.clear()
+
+
+# The most of a partner's answer read (its status is what counts; the rest is not waited for).
+_ANSWER_BYTES = 64 * 1024
+
+
+def _settle(response: urllib3.BaseHTTPResponse) -> None:
+    """Read the answer's body, at most _ANSWER_BYTES of it: a longer one (or one that never
+    ends) closes the connection instead, and the next delivery opens another."""
+    try:
+        response.read(_ANSWER_BYTES, decode_content=False)
+        if response.read(1, decode_content=False):
+            response.close()
+    finally:
+        response.release_conn()
 
 
 def _check_url(name: str, url: str) -> None:

@@ -103,3 +103,49 @@ def test_tls_is_verified_against_the_configured_ca(tls_endpoint):
     with pytest.raises(EndpointUnavailableError):
         doubting.put(event, None)  # type: ignore[arg-type]
     assert len(seen) == 1
+
+
+@pytest.fixture
+def endless_endpoint() -> Iterator[tuple[str, threading.Event]]:
+    """A local endpoint that answers 200 and then a body that never ends (it trickles
+    data until the test is over): a partner endpoint gone wrong, or hostile."""
+    done = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**9))
+            self.end_headers()
+            chunk = b"x" * 65536
+            while not done.is_set():
+                try:
+                    self.wfile.write(chunk)
+                except OSError:
+                    return
+                done.wait(0.05)
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/deliveries", done
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_answer_to_a_delivery_is_never_read_past_its_bound(endless_endpoint):
+    """The status says whether the partner took the event: the sink reads a bounded part of
+    the body after it and drops the connection, rather than holding (or waiting for) a
+    body the partner can make as long as it likes."""
+    url, _done = endless_endpoint
+    sink = HttpDelivery(name="sink", url=url, token="t", timeout_s=5.0)
+    sink.put(realistic_seizure(), None)  # type: ignore[arg-type] # put reads nothing of it
+    sink.put(realistic_seizure(), None)  # type: ignore[arg-type] # a new connection serves
+    sink.close()
