@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import hashlib
+import signal
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,6 +20,36 @@ from tests.fuzz.targets import CORPUS, Target
 __all__ = ["DEADLINE", "MEMORY_BOUND_MB", "Outcome", "fuzz"]
 
 DEADLINE = timedelta(seconds=1)  # no case may take longer
+# Hypothesis checks the deadline when a case returns; one that never does is interrupted.
+HANG = 5.0
+
+
+class HangError(Exception):
+    pass
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise HangError in this (the main) thread if the block runs longer than
+    ``seconds``."""
+
+    def rang(_signal: int, _frame: object) -> None:
+        raise HangError(f"no answer within {seconds:g} s: the case hangs")
+
+    previous = signal.signal(signal.SIGALRM, rang)
+    # An alarm already set (pytest-timeout's, say) is put back, less the time spent here.
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            left = max(outer - (time.monotonic() - started), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
 MEMORY_BOUND_MB = 768  # the whole fuzzing process, peak resident memory
 
 
@@ -43,7 +77,8 @@ def fuzz(target: Target, cases: int, chosen_seed: int = 0, keep: bool = True) ->
     def case(data: Any) -> None:
         outcome.cases += 1
         try:
-            target.run(data)
+            with _alarm(HANG):
+                target.run(data)
         except Exception:
             failing[:] = [data]
             raise

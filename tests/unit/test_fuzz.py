@@ -36,3 +36,20 @@ def test_the_corpus_holds_the_findings_fixed_so_far():
     # policy's partner list), and numbers past Python's digit limit and TOML nested past
     # its recursion, which no input of the fuzzer's sizes reaches.
     assert {p.parent.name for p in _corpus()} >= {"cen-xml", "policy", "json-body", "bulk-lines"}
+
+
+def test_a_case_that_never_ends_is_a_finding_not_a_hung_run():
+    """Hypothesis measures a case's time only once it returns: one that loops for ever is
+    interrupted by the runner's own alarm and reported."""
+    from hypothesis import strategies as st  # noqa: PLC0415
+
+    from tests.fuzz.targets import Target  # noqa: PLC0415
+
+    def loops(data: bytes) -> None:
+        while data != b"never":
+            pass
+
+    endless = Target("endless", st.binary(max_size=4), loops, lambda raw: raw)
+    outcome = fuzz(endless, 3, keep=False)
+    assert outcome.findings
+    assert "no answer within" in outcome.findings[0]
