@@ -186,6 +186,21 @@ class Settings(BaseModel):
             senders[sender] = (*senders.get(sender, ()), SecretStr(token))
         return tokens
 
+    @field_validator("http_tokens", mode="after")
+    @classmethod
+    def _tokens_long_enough(
+        cls, value: dict[str, dict[str, tuple[SecretStr, ...]]] | None
+    ) -> dict[str, dict[str, tuple[SecretStr, ...]]] | None:
+        """The length floor, also for tokens given as a mapping rather than as text."""
+        for endpoint, senders in (value or {}).items():
+            for sender, tokens in senders.items():
+                if any(len(t.get_secret_value()) < MIN_TOKEN_LENGTH for t in tokens):
+                    raise ValueError(
+                        f"a token of {endpoint}:{sender} is shorter than "
+                        f"{MIN_TOKEN_LENGTH} characters"
+                    )
+        return value
+
     @field_validator("partner_endpoints", mode="before")
     @classmethod
     def _endpoint_targets(cls, value: object) -> object:
