@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.http_sink import HttpDelivery
-from liaison.errors import ConfigurationError, EndpointUnavailableError
+from liaison.errors import ConfigurationError, DeliveryRefusedError, EndpointUnavailableError
 from tests.samples import realistic_seizure
 
 
@@ -149,3 +149,52 @@ def test_the_answer_to_a_delivery_is_never_read_past_its_bound(endless_endpoint)
     sink.put(realistic_seizure(), None)  # type: ignore[arg-type] # put reads nothing of it
     sink.put(realistic_seizure(), None)  # type: ignore[arg-type] # a new connection serves
     sink.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_is_a_refusal_and_the_token_goes_nowhere_else(status):
+    """Whatever the redirect (303 turns a POST into a GET elsewhere), the sink follows none:
+    the delivery is refused with the status, and the other place never hears from it."""
+    asked: list[str] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            self.do_GET()
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://127.0.0.1:{other.server_address[1]}/stolen"
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (server, other)]
+    for thread in threads:
+        thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/deliveries"
+        sink = HttpDelivery(name="sink", url=url, token="secret-token", timeout_s=5.0)
+        with pytest.raises(DeliveryRefusedError, match=str(status)):
+            sink.put(realistic_seizure(), None)  # type: ignore[arg-type]
+        sink.close()
+    finally:
+        for each in (server, other):
+            each.shutdown()
+            each.server_close()
+    assert asked == []
