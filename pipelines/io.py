@@ -58,15 +58,17 @@ class StageIO:
         (the input's, usually) travel along, for tracing an event across the stages."""
         return await topic.send(key=key, value=value, headers=headers)
 
-    async def dead_letter(self, event: EventT[bytes], stage: str, error: BadEventError) -> None:
-        """Send the input to the dead-letter topic, whole, and wait for Kafka to have it."""
+    async def dead_letter(
+        self, event: EventT[bytes], stage: str, error: BadEventError
+    ) -> Awaitable[Any]:
+        """Send the input to the dead-letter topic, whole; the send, to wait for."""
         message = event.message
         raw = message.headers
         pairs = list(raw.items()) if isinstance(raw, Mapping) else list(raw or ())
         place = (message.topic, message.partition, message.offset)
         letter = records.dead_letter(message.value, message.key, pairs, place, stage, error)
         value = self._dead_letters.encode(to_avro(letter))
-        await (await self.send(self.dead_letter_topic, message.key or b"", value))
+        return await self.send(self.dead_letter_topic, message.key or b"", value)
 
     async def outcome(
         self,

@@ -87,6 +87,9 @@ __all__ = ["register_stages"]
 _DUPLICATE_KINDS = frozenset({"replay", "stale", "cross-source-duplicate"})
 # Events each stage keeps in flight (decided, sends not yet confirmed).
 WINDOW = 1000
+# How long a stopping stage lets its window finish what it holds (then the rest is read
+# again after the restart); well inside the pod's termination grace period.
+STOP_DRAIN_S = 10.0
 _STAGES = ("dedupe-versions", "dedupe-cross-source", "enrich", "watch", "route")
 
 
@@ -180,9 +183,11 @@ class Stages:
         app.agent(self.enriched, name="route")(self.route)
 
     async def _read(
-        self, source: faust.Stream[bytes], item: EventT[bytes], stage: str, *, check: bool = False
+        self, window: InFlight, item: EventT[bytes], stage: str, *, check: bool = False
     ) -> Event | None:
-        """The event of ``item``, or None after dead-lettering and acknowledging it."""
+        """The event of ``item``, or None once its dead letter is handed to the window:
+        acknowledged in input order like every other result, never ahead of the events
+        still in flight before it (a commit must not pass them)."""
         started = time.perf_counter()
         self._events_in(stage).inc()
         try:
@@ -190,22 +195,11 @@ class Stages:
                 raise BadEventError("MissingKey", "an ingest record needs its source record key")
             return self.io.read(item.message, check=check)
         except BadEventError as exc:
-            await self.io.dead_letter(item, stage, exc)
+            letter = await self.io.dead_letter(item, stage, exc)
             self.metrics.dead_letters.labels(stage, exc.kind).inc()
-            await self._ack(source, item, stage, started, "dead-letter")
+            done = self._counted(stage, started, "dead-letter")
+            await window.submit(Pending(item, sends=[letter], done=done))
             return None
-
-    async def _ack(
-        self,
-        source: faust.Stream[bytes],
-        item: EventT[bytes],
-        stage: str,
-        started: float,
-        outcome: str,
-    ) -> None:
-        """Acknowledge ``item``, its work done, and count how it ended."""
-        await source.ack(item)
-        self._count(stage, started, outcome)
 
     def _count(self, stage: str, started: float, outcome: str) -> None:
         self._events_out(stage, outcome).inc()
@@ -217,18 +211,18 @@ class Stages:
         """What to count once the event is acknowledged."""
         return lambda: self._count(stage, started, outcome)
 
-    def _window(self, source: faust.Stream[bytes]) -> InFlight:
-        window = InFlight(source, limit=WINDOW)
+    def _window(self, source: faust.Stream[bytes], name: str) -> InFlight:
+        window = InFlight(source, limit=WINDOW, name=name)
         window.start()
         return window
 
     async def dedupe_versions(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        window = self._window(source)
+        window = self._window(source, "dedupe-versions")
         try:
             async for item in source.events():
                 started = time.perf_counter()
-                event = await self._read(source, item, "dedupe-versions", check=True)
+                event = await self._read(window, item, "dedupe-versions", check=True)
                 if event is None:
                     continue
                 self.metrics.source_last_event.labels(event.envelope.source_system.value).set(
@@ -281,15 +275,15 @@ class Stages:
                 pending.done = self._counted("dedupe-versions", started, outcome)
                 await window.submit(pending)
         finally:
-            await window.stop()
+            await window.stop(drain_s=STOP_DRAIN_S)
 
     async def dedupe_cross_source(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        window = self._window(source)
+        window = self._window(source, "dedupe-cross-source")
         try:
             async for item in source.events():
                 started = time.perf_counter()
-                event = await self._read(source, item, "dedupe-cross-source")
+                event = await self._read(window, item, "dedupe-cross-source")
                 if event is None:
                     continue
                 view = seizure_view(event)
@@ -339,15 +333,15 @@ class Stages:
                 pending.done = self._counted("dedupe-cross-source", started, outcome)
                 await window.submit(pending)
         finally:
-            await window.stop()
+            await window.stop(drain_s=STOP_DRAIN_S)
 
     async def enrich(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        window = self._window(source)
+        window = self._window(source, "enrich")
         try:
             async for item in source.events():
                 started = time.perf_counter()
-                event = await self._read(source, item, "enrich")
+                event = await self._read(window, item, "enrich")
                 if event is None:
                     continue
                 value = io.encode(event)
@@ -366,15 +360,15 @@ class Stages:
                 done = self._counted("enrich", started, "forwarded")
                 await window.submit(Pending(item, sends=sends, done=done))
         finally:
-            await window.stop()
+            await window.stop(drain_s=STOP_DRAIN_S)
 
     async def watch(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        window = self._window(source)
+        window = self._window(source, "watch")
         try:
             async for item in source.events():
                 started = time.perf_counter()
-                event = await self._read(source, item, "watch")
+                event = await self._read(window, item, "watch")
                 if event is None:
                     continue
                 key = item.message.key or b""
@@ -406,7 +400,7 @@ class Stages:
                 pending.done = self._hits_counted(hits, started)
                 await window.submit(pending)
         finally:
-            await window.stop()
+            await window.stop(drain_s=STOP_DRAIN_S)
 
     def _hits_counted(self, hits: list[Event], started: float) -> Callable[[], None]:
         made = [h for h in hits if h.envelope.operation is not Operation.ERASURE]
@@ -539,11 +533,11 @@ class Stages:
 
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
-        window = self._window(source)
+        window = self._window(source, "route")
         try:
             async for item in source.events():
                 started = time.perf_counter()
-                event = await self._read(source, item, "route")
+                event = await self._read(window, item, "route")
                 if event is None:
                     continue
                 key = item.message.key or record_key(event).encode()
@@ -572,7 +566,7 @@ class Stages:
                     await self._retention_sweep(item, window, pending)
                 await window.submit(pending)
         finally:
-            await window.stop()
+            await window.stop(drain_s=STOP_DRAIN_S)
 
     async def _retention_sweep(
         self, item: EventT[bytes], window: InFlight, pending: Pending

@@ -29,6 +29,8 @@ send did when each event waited for its own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ from faust.types import EventT, TableT
 from faust.types.tuples import FutureMessage
 
 __all__ = ["ConfirmedTable", "InFlight", "Pending"]
+
+log = logging.getLogger(__name__)
 
 Write = tuple[TableT[bytes, bytes], bytes, bytes | None]  # None deletes the key
 
@@ -80,8 +84,12 @@ class ConfirmedTable(Table):  # type: ignore[type-arg] # Faust's Table is generi
 
 
 class InFlight:
-    def __init__(self, source: faust.Stream[bytes], limit: int = 1000) -> None:
+    def __init__(self, source: faust.Stream[bytes], limit: int = 1000, name: str = "") -> None:
         self.source = source
+        self.name = name
+        self._held = 0  # events submitted and not yet acknowledged
+        self._empty = asyncio.Event()
+        self._empty.set()
         self._confirming: asyncio.Queue[Pending] = asyncio.Queue(limit)
         self._writing: asyncio.Queue[tuple[Pending, Sequence[Awaitable[Any]]]] = asyncio.Queue(
             limit
@@ -121,6 +129,8 @@ class InFlight:
 
     async def submit(self, pending: Pending) -> None:
         self._check()
+        self._held += 1
+        self._empty.clear()
         await self._confirming.put(pending)
 
     # -- the background ------------------------------------------------------
@@ -140,10 +150,26 @@ class InFlight:
         if reason is not None:
             self._crash = asyncio.ensure_future(self.source.app.crash(reason))
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 0.0) -> int:
+        """End the background work; first, for up to ``drain_s``, let the events the window
+        holds be confirmed, written and acknowledged (a clean stop then commits them).
+        Returns how many were left unacknowledged: a restart reads those again."""
+        held = self._held
+        if drain_s > 0 and held and not any(task.done() for task in self._tasks):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._empty.wait(), timeout=drain_s)
+        left = self._held
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if drain_s > 0:
+            log.info(
+                "%s: stopped; %d events in flight at the stop acknowledged, %d left to read again",
+                self.name or "window",
+                held - left,
+                left,
+            )
+        return left
 
     def _check(self) -> None:
         """Raise here what failed in the background, so the agent crashes with it."""
@@ -189,6 +215,9 @@ class InFlight:
             for future in sent:  # the changelog has the event's updates: it may be committed
                 await future
             await self.source.ack(pending.item)
+            self._held -= 1
+            if not self._held:
+                self._empty.set()
             if pending.done is not None:
                 pending.done()
 

@@ -26,7 +26,13 @@ from liaison.kafka.client import (
     producer_config,
 )
 from liaison.kafka.embedded import free_port, read_log_tail
-from liaison.kafka.topics import AUDIT, DEAD_LETTERS, PIPELINE_OUTCOMES, STATE_VERSIONS
+from liaison.kafka.topics import (
+    AUDIT,
+    DEAD_LETTERS,
+    PIPELINE_OUTCOMES,
+    PIPELINE_VERSIONED,
+    STATE_VERSIONS,
+)
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event, Operation, SourceSystem
 from liaison.model.exchange import WatchlistHit
@@ -329,6 +335,63 @@ def test_a_restarted_worker_still_knows_what_it_saw(declared_topics, worker):
     )
     outcomes = Counter(out.dropped[origin]["outcome"] for origin in again if origin in out.dropped)
     assert outcomes == {"replay": 50, "cross-source-duplicate": 1}, worker.log()
+
+
+def _first_decisions(settings, group: str) -> Counter[Origin]:
+    """How many times dedupe-versions decided each ingest record: forwarded (on
+    pipeline.versioned, by lineage) or dropped (its outcome), read to the end."""
+    events, outcomes = AvroCodec(EVENT), AvroCodec(PIPELINE_OUTCOME)
+    versioned = PIPELINE_VERSIONED.full_name(settings.topic_prefix)
+    dropped = PIPELINE_OUTCOMES.full_name(settings.topic_prefix)
+    seen: Counter[Origin] = Counter()
+    with KafkaConsumer(consumer_config(settings, group), [versioned, dropped]) as consumer:
+        quiet = 0
+        while quiet < 8:
+            batch = consumer.consume(500, timeout_s=0.5)
+            quiet = 0 if batch else quiet + 1
+            for message in batch:
+                if message.topic() == versioned:
+                    lineage = events.decode(message.value() or b"")["envelope"]["lineage"]
+                else:
+                    lineage = outcomes.decode(message.value() or b"")
+                    if lineage["stage"] != "dedupe-versions":
+                        continue
+                origin = (
+                    lineage["source_topic"],
+                    lineage["source_partition"],
+                    lineage["source_offset"],
+                )
+                seen[origin] += 1
+    return seen
+
+
+def test_a_clean_stop_mid_stream_decides_nothing_twice(declared_topics, worker):
+    """SIGTERM while input still flows: the stages finish what they hold and the stop
+    commits every acknowledged offset, so the restarted worker decides no input again.
+    (Faust's stop cancels the work in flight, and its final commit is skipped while a
+    periodic one runs: both left inputs to be decided twice.)"""
+    settings = declared_topics
+    records = [r for r in TrafficGenerator(seed=46).take(3000) if r.event is not None]
+    landed = send(settings, records)
+    collect(
+        settings,
+        "check-mid-stream",
+        lambda o: len(o.delivered_origins() | set(o.dropped) | set(o.dead)) >= 300,
+        quiet_s=0.0,
+    )
+    worker.stop()
+    log = worker.log()
+    assert "final commit: every acknowledged offset committed" in log, log
+    assert "left to read again" in log
+    worker.start()
+    collect(
+        settings,
+        "check-mid-stream-all",
+        lambda o: len(o.delivered_origins() | set(o.dropped) | set(o.dead)) >= len(landed),
+    )
+    decided = _first_decisions(settings, "check-mid-stream-decisions")
+    twice = {origin: n for origin, n in decided.items() if n > 1}
+    assert not twice, (len(twice), worker.log())
 
 
 def test_state_stays_within_its_windows(declared_topics, admin, tmp_path):
