@@ -19,7 +19,7 @@ from liaison.kafka.embedded import read_log_tail
 from liaison.kafka.topics import DEAD_LETTERS, INGEST_CEN
 from liaison.model.common import SourceSystem
 from stack.native import write_native
-from stack.synthetic.generator import Label, TrafficGenerator
+from stack.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
 
 pytestmark = pytest.mark.integration
@@ -283,23 +283,31 @@ class _KilledError(Exception):
     """Stands for a SIGKILL: the process ends right where it is raised."""
 
 
-def test_a_kill_just_after_a_position_is_kept_leaves_the_report_whole(declared_topics, tmp_path):
-    from connectors.cen.source import CenSource  # noqa: PLC0415
-
+def _seizure_batch(
+    tmp_path: Path, *, take: int, count: int
+) -> tuple[list[SyntheticRecord], Path, Path, Path]:
+    """``count`` generated CEN and nCEN seizures as batch 0001 in a fresh inbox: the
+    records, the inbox, the archive (not made yet) and the seizures file."""
     records = [
         r
-        for r in TrafficGenerator(seed=64).take(1500)
+        for r in TrafficGenerator(seed=64).take(take)
         if r.event is not None
         and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
         and r.label is Label.SEIZURE
-    ][:120]
+    ][:count]
     write_native(records, tmp_path / "native", batch_size=len(records))
     (export,) = sorted((tmp_path / "native" / "cen" / "inbox").glob("*.seizures.csv"))
     inbox, archive = tmp_path / "in", tmp_path / "archive"
     inbox.mkdir()
     for part in export.parent.glob("batch-0001.*"):
         (inbox / part.name).write_bytes(part.read_bytes())
-    path = inbox / export.name
+    return records, inbox, archive, inbox / export.name
+
+
+def test_a_kill_just_after_a_position_is_kept_leaves_the_report_whole(declared_topics, tmp_path):
+    from connectors.cen.source import CenSource  # noqa: PLC0415
+
+    records, inbox, archive, path = _seizure_batch(tmp_path, take=1500, count=120)
 
     first = CenSource(declared_topics, inbox=inbox, archive=archive, checkpoint_rows=25)
     keep = first.task.positions.put
@@ -394,20 +402,7 @@ def test_a_file_replaced_under_the_name_of_one_half_read_is_refused(declared_top
     from connectors.cen.source import CenSource  # noqa: PLC0415
     from connectors.positions import Position  # noqa: PLC0415
 
-    records = [
-        r
-        for r in TrafficGenerator(seed=64).take(400)
-        if r.event is not None
-        and r.event.envelope.source_system in (SourceSystem.CEN, SourceSystem.NCEN)
-        and r.label is Label.SEIZURE
-    ][:12]
-    write_native(records, tmp_path / "native", batch_size=len(records))
-    (export,) = sorted((tmp_path / "native" / "cen" / "inbox").glob("*.seizures.csv"))
-    inbox, archive = tmp_path / "in", tmp_path / "archive"
-    inbox.mkdir()
-    for part in export.parent.glob("batch-0001.*"):
-        (inbox / part.name).write_bytes(part.read_bytes())
-    replaced = inbox / export.name
+    _records, inbox, archive, replaced = _seizure_batch(tmp_path, take=400, count=12)
 
     source = CenSource(declared_topics, inbox=inbox, archive=archive)
     try:
