@@ -596,9 +596,10 @@ class _Lines:
     """The physical lines the CSV reader takes from a stream, held until the row they make
     has been read (so a row's own text travels with its result), and counted."""
 
-    def __init__(self, stream: Iterable[str]) -> None:
+    def __init__(self, stream: Iterable[str], *, hold: bool = True) -> None:
         self._readline = getattr(stream, "readline", None)
         self._stream = iter(stream)
+        self._hold = hold  # a reader that never takes a row's text holds none
         self._held: list[str] = []
         self._held_chars = 0
         self._cut = False
@@ -617,6 +618,8 @@ class _Lines:
             if len(line) > LINE_LIMIT:
                 raise _LineTooLongError(self.count + 1)
         self.count += 1
+        if not self._hold:
+            return line
         if self._held_chars <= ORIGINAL_LIMIT:
             self._held.append(line)
             self._held_chars += len(line)
@@ -662,7 +665,7 @@ class _PersonIndex(contextlib.AbstractContextManager["_PersonIndex"]):
         self._empty = True
 
     def load(self, stream: Iterable[str]) -> None:
-        reader = csv.DictReader(_Lines(stream))
+        reader = csv.DictReader(_Lines(stream, hold=False))
         rows = (
             (
                 (row.get("record_id") or "").strip(),
