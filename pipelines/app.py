@@ -17,7 +17,9 @@ from liaison.settings import Settings
 from pipelines.overrides import LiaisonApp
 from pipelines.stages import register_stages
 
-__all__ = ["create_app"]
+__all__ = ["SESSION_TIMEOUT_S", "create_app"]
+
+SESSION_TIMEOUT_S = 10.0
 
 
 def create_app(
@@ -50,6 +52,13 @@ def create_app(
         # aiokafka's bound on one request (1,000,000 by default) is below what the topics
         # take (MAX_MESSAGE_BYTES); the sources keep events well under that.
         producer_max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+        # A worker that dies without leaving its group (SIGKILL, a lost node) holds its
+        # partitions until its session times out, and its replacement waits that long to
+        # join: Faust's 60 s default leaves every partition unread for a minute after a
+        # crash. The heartbeats run on the consumer's own thread (not the agents' loop),
+        # so a short session costs no false expulsions while the agents are busy.
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=SESSION_TIMEOUT_S / 4,
         agent_supervisor=CrashingSupervisor,
         web_enabled=False,
         store="memory://",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -17,7 +17,20 @@ from stack.kafka import local_bootstrap
 from stack.synthetic.generator import Label, TrafficGenerator, TrafficMix
 from stack.synthetic.output import produce, write_jsonl
 
-__all__ = ["demo", "generate", "k8s"]
+__all__ = ["chaos", "demo", "generate", "k8s"]
+
+# The fault kinds of `liaison chaos` (stack.chaos.KINDS, kept here so --help loads no stack).
+CHAOS_KINDS = (
+    "leader-kill",
+    "controller-kill",
+    "broker-hang",
+    "worker-kill",
+    "worker-term",
+    "scale",
+    "cen-source-kill",
+    "http-source-kill",
+    "partner-outage",
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,6 +158,59 @@ def demo(rate: float, count: int | None, duration: float | None, stay: bool) -> 
     report = run_demo(current_settings(), options, out=click.echo)
     if report.failed or (count is not None and report.received < count):
         sys.exit(1)
+
+
+@click.command()
+@click.option("--faults", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same faults.")
+@click.option(
+    "--kinds",
+    default=",".join(CHAOS_KINDS),
+    show_default=True,
+    help="The fault kinds to draw from, comma-separated.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.5),
+    default=20.0,
+    show_default=True,
+    help="Synthetic records sent per second throughout.",
+)
+@click.option(
+    "--short",
+    is_flag=True,
+    help="Shorter pauses, outages and hangs (the form the test suite runs).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report as JSON here.",
+)
+@reported
+def chaos(**given: Any) -> None:
+    """Faults under load on a three-node cluster; every accepted input accounted for."""
+    from stack.chaos import ChaosOptions, run_chaos, write_report  # noqa: PLC0415
+
+    chosen = tuple(k.strip() for k in str(given["kinds"]).split(",") if k.strip())
+    try:
+        options = ChaosOptions(
+            faults=given["faults"], seed=given["seed"], rate=given["rate"], kinds=chosen
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if given["short"]:
+        options = dataclasses.replace(
+            options, gap_s=(4.0, 8.0), hang_s=10.0, outage_s=10.0, scale_hold_s=8.0
+        )
+    json_path: Path | None = given["json_path"]
+    report = run_chaos(current_settings(), options, out=click.echo)
+    if json_path is not None:
+        write_report(report, json_path)
+        click.echo(f"Report written to {json_path}")
+    if not report.ok():
+        raise click.ClickException("the run broke a guarantee (see the figures above)")
 
 
 @click.group()

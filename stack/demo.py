@@ -26,7 +26,7 @@ from pathlib import Path
 
 from liaison.errors import LiaisonError
 from liaison.kafka.access import TLS
-from liaison.kafka.client import KafkaConsumer, consumer_config, group_is_stable, make_admin
+from liaison.kafka.client import KafkaConsumer, consumer_config, make_admin
 from liaison.kafka.embedded import EmbeddedKafka, connection_env, free_port, read_log_tail
 from liaison.kafka.topics import ensure_topics
 from liaison.policy import RoutingPolicy, declared_topics, policy_of
@@ -37,7 +37,16 @@ from stack.report import DemoReport, Observer, connector_lines, connectors_line
 from stack.standins import NativeSender, PartnerIntake
 from stack.synthetic.generator import TrafficGenerator
 
-__all__ = ["DemoOptions", "DemoReport", "run_demo"]
+__all__ = [
+    "DemoOptions",
+    "DemoReport",
+    "Stack",
+    "Wiring",
+    "as_principal",
+    "run_demo",
+    "start_prometheus",
+    "wait_until_ready",
+]
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ def run_demo(
     }
     data_dir = settings.state_dir / "demo"
     broker = EmbeddedKafka.from_settings(settings, data_dir=data_dir / "kafka")
-    stack = _Stack(data_dir / "logs")
+    stack = Stack(data_dir / "logs")
     intake: PartnerIntake | None = None
     prometheus: LocalPrometheus | None = None
     try:
@@ -87,11 +96,11 @@ def run_demo(
             {e: secrets.token_urlsafe(16) for e in endpoints}, data_dir / "partners"
         )
         intake.start()
-        wiring = _Wiring.make(settings, bootstrap, data_dir, intake, processes)
+        wiring = Wiring.make(settings, bootstrap, data_dir, intake, processes)
         out(f"Partner endpoints (stand-ins) on port {intake.port}: {', '.join(endpoints)}")
 
         for process in processes:
-            env = _as_principal(wiring.env, broker.client_settings(settings, process.principal))
+            env = as_principal(wiring.env, broker.client_settings(settings, process.principal))
             if process.part == "monitoring":
                 env = {**env, env_name("lag_interval_s"): "2"}  # figures while you watch
             stack.start(process, env)
@@ -105,8 +114,8 @@ def run_demo(
         )
         out(f"Lag exporter started (pid {started['lag-exporter'].pid})")
         out(f"Logs in {stack.log_dir}")
-        prometheus = _start_prometheus(stack, data_dir / "prometheus", out)
-        _wait_until_ready(settings, bootstrap, stack, wiring, stop)
+        prometheus = start_prometheus(stack, data_dir / "prometheus", out)
+        wait_until_ready(stack, wiring, stop)
         out("Worker and connectors ready.")
         out(
             f"Sending synthetic traffic as the national systems would: CEN exports into "
@@ -145,7 +154,7 @@ SENDERS = {"cisplus": "CISPLUS-GATEWAY", "police": "POLICE-GATEWAY"}  # bound in
 
 
 @dataclass(frozen=True)
-class _Wiring:
+class Wiring:
     """Where each process finds the others: the settings every process of the stack gets."""
 
     env: dict[str, str]
@@ -163,7 +172,7 @@ class _Wiring:
         data_dir: Path,
         intake: PartnerIntake,
         processes: list[Process],
-    ) -> _Wiring:
+    ) -> Wiring:
         """Every setting the catalogue's processes name: their shared directories under
         ``data_dir``, a free port each for the HTTP sources, the senders' tokens and the
         partner stand-ins' addresses."""
@@ -225,7 +234,7 @@ def _start_kafka(
     return broker.client_settings(settings)
 
 
-def _as_principal(env: dict[str, str], principal: Settings) -> dict[str, str]:
+def as_principal(env: dict[str, str], principal: Settings) -> dict[str, str]:
     """``env`` with the connection settings of one Kafka user."""
     chosen = dict(env)
     for name, value in connection_env(principal).items():
@@ -236,8 +245,8 @@ def _as_principal(env: dict[str, str], principal: Settings) -> dict[str, str]:
     return chosen
 
 
-def _start_prometheus(
-    stack: _Stack, directory: Path, out: Callable[[str], None]
+def start_prometheus(
+    stack: Stack, directory: Path, out: Callable[[str], None]
 ) -> LocalPrometheus | None:
     """Prometheus scraping every process, if it is installed; None otherwise."""
     if prometheus_binary() is None:
@@ -255,7 +264,7 @@ def _start_prometheus(
     return prometheus
 
 
-class _Stack:
+class Stack:
     """The processes of the local stack, each with its log and metrics port; stopped
     together."""
 
@@ -265,14 +274,18 @@ class _Stack:
         self.metrics_ports: dict[str, int] = {}
         self.jobs: dict[str, str] = {}  # process -> the Prometheus job it belongs to
 
-    def start(self, process: Process, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        name, args = process.name, process.command
+    def start(
+        self, process: Process, env: dict[str, str], name: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start one instance of ``process`` (``name``: another instance's name; a process
+        started again under its name keeps its metrics port)."""
+        name, args = name or process.name, process.command
         self.jobs[name] = process.job
-        (port,) = free_port()
+        port = self.metrics_ports.get(name) or free_port()[0]
         env = {**env, env_name("metrics_port"): str(port)}
         self.metrics_ports[name] = port
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{name}.log").open("wb") as log:
+        with (self.log_dir / f"{name}.log").open("ab") as log:
             running = subprocess.Popen(
                 [sys.executable, "-m", "liaison", *args],
                 stdin=subprocess.DEVNULL,
@@ -283,6 +296,15 @@ class _Stack:
             )
         self.processes[name] = running
         return running
+
+    def ready(self, name: str) -> bool:
+        """Whether the process answers its readiness probe (on its metrics port) with 200."""
+        port = self.metrics_ports.get(name)
+        return (
+            port is not None
+            and name in self.processes
+            and _answers(f"http://127.0.0.1:{port}/readyz")
+        )
 
     def exited(self) -> str | None:
         """A line about the first process that has ended, if any."""
@@ -307,23 +329,24 @@ class _Stack:
                 process.wait(timeout=10)
 
 
-def _wait_until_ready(  # noqa: PLR0917 - the stack's parts, each once
-    settings: Settings,
-    bootstrap: str,
-    stack: _Stack,
-    wiring: _Wiring,
-    stop: threading.Event,
-    timeout_s: float = 120.0,
+def wait_until_ready(
+    stack: Stack, wiring: Wiring, stop: threading.Event, timeout_s: float = 120.0
 ) -> None:
-    """The worker has its partitions and both HTTP sources answer."""
-    admin = make_admin(settings, bootstrap)
+    """The worker has its partitions and both HTTP sources answer.
+
+    The worker's own probe says when it holds partitions, rather than the admin API's
+    DescribeConsumerGroups: librdkafka (2.x, up to 2.16 at least) can abort the whole
+    process when a coordinator request fails while a broker is away or a fresh cluster's
+    coordinator is still loading (the assertion ``eonce->refcnt > 0`` in
+    ``rd_kafka_enq_once_del_source_return``; librdkafka issue #4605, fix proposed in
+    PR #5397)."""
     deadline = time.monotonic() + timeout_s
     waiting = {"worker", *wiring.urls, *stack.metrics_ports}
     while waiting and not stop.is_set():
         ended = stack.exited()
         if ended is not None:
             raise LiaisonError(f"during start-up, {ended}")
-        if "worker" in waiting and group_is_stable(admin, settings.pipeline_app_id):
+        if "worker" in waiting and stack.ready("worker"):
             waiting.discard("worker")
         for name, url in wiring.urls.items():
             if name in waiting and _answers(f"{url}/healthz"):
@@ -351,8 +374,8 @@ def _pump(  # noqa: PLR0912, PLR0915 - one loop: send, observe, report
     policy: RoutingPolicy,
     options: DemoOptions,
     stop: threading.Event,
-    stack: _Stack,
-    wiring: _Wiring,
+    stack: Stack,
+    wiring: Wiring,
     intake: PartnerIntake,
     out: Callable[[str], None],
 ) -> DemoReport:

@@ -41,6 +41,7 @@ class SenderFigures:
     answers: dict[str, Counter[str]] = field(default_factory=dict)  # endpoint -> status
     bulk: Counter[str] = field(default_factory=Counter)  # lines, accepted, rejected
     files: int = 0
+    retries: Counter[str] = field(default_factory=Counter)  # per system
 
     @property
     def failed(self) -> int:
@@ -66,8 +67,12 @@ class NativeSender:
         batch_age_s: float = 2.0,
         bulk_alerts: int = 40,
         max_in_flight: int = 64,
+        retry_s: float = 0.0,
     ) -> None:
         self.figures = SenderFigures()
+        # How long a request that got no answer or a server error is tried again (0: never),
+        # as a national system does when the interface is down for a moment.
+        self._retry_s = retry_s
         self._urls, self._tokens = urls, tokens
         self._exports = CenExports(inbox, size=batch_rows, prefix="export")
         self._batch_age_s = batch_age_s
@@ -137,6 +142,17 @@ class NativeSender:
         future.add_done_callback(lambda done: self._answered(system, done, bulk_lines))
 
     def _request(self, system: str, path: str, body: bytes) -> tuple[str, dict[str, object]]:
+        deadline = time.monotonic() + self._retry_s
+        while True:
+            status, answer = self._request_once(system, path, body)
+            taken = status.isdigit() and int(status) < 500 and status != "429"
+            if taken or time.monotonic() >= deadline:
+                return status, answer
+            with self._lock:
+                self.figures.retries[system] += 1
+            time.sleep(0.5)
+
+    def _request_once(self, system: str, path: str, body: bytes) -> tuple[str, dict[str, object]]:
         request = urllib.request.Request(  # noqa: S310 - a loopback URL we built
             f"{self._urls[system]}/v1/{path}",
             data=body,
@@ -175,6 +191,7 @@ class IntakeFigures:
     kept: int = 0
     repeats: int = 0
     refused: int = 0
+    unavailable: int = 0  # answered 503 while playing a fault
     # The most recent end-to-end latencies (ingest to the partner's intake), in ms.
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
 
@@ -192,6 +209,11 @@ class PartnerIntake:
         self._thread: threading.Thread | None = None
         self.port = 0
         self._error: BaseException | None = None
+        # A fault to play (the fault-injection suite): "unavailable" answers 503, "hang"
+        # holds each request unanswered until the fault ends; "" is a healthy partner.
+        self.fault = ""
+        # (when kept, when its input was ingested), wall-clock seconds, for each event kept.
+        self.received: deque[tuple[float, float]] = deque(maxlen=200_000)
 
     def url(self, endpoint: str) -> str:
         return f"http://{self.host}:{self.port}/v1/{endpoint}/events"
@@ -230,12 +252,25 @@ class PartnerIntake:
         finally:
             await runner.cleanup()
 
-    async def _receive(self, request: web.Request) -> web.Response:
+    async def _play_fault(self, figures: IntakeFigures) -> web.Response | None:
+        """Hold the request while the partner hangs; a 503 while it is unavailable."""
+        # ``fault`` is set from another thread: polled, not awaited as an asyncio.Event.
+        while self.fault == "hang" and not self._stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        if self.fault == "unavailable":
+            figures.unavailable += 1
+            return web.json_response({"error": "unavailable for the moment"}, status=503)
+        return None
+
+    async def _receive(self, request: web.Request) -> web.Response:  # noqa: PLR0911 - one per answer
         endpoint = request.match_info["endpoint"]
         if endpoint not in self.tokens:
             return web.json_response({"error": "no such endpoint"}, status=404)
         figures = self.figures[endpoint]
         figures.requests += 1
+        played = await self._play_fault(figures)
+        if played is not None:
+            return played
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.encode(), self.tokens[endpoint].encode()
@@ -256,7 +291,9 @@ class PartnerIntake:
         except (ValueError, KeyError, TypeError):
             figures.refused += 1
             return web.json_response({"error": "not a Liaison event"}, status=422)
-        figures.latencies_ms.append((datetime.now(UTC) - ingested).total_seconds() * 1000)
+        now = datetime.now(UTC)
+        figures.latencies_ms.append((now - ingested).total_seconds() * 1000)
+        self.received.append((now.timestamp(), ingested.timestamp()))
         with (self.directory / f"{endpoint}.jsonl").open("ab") as out:
             out.write(raw.rstrip(b"\n") + b"\n")
         self._seen[endpoint].add(key)

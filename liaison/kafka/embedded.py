@@ -58,6 +58,7 @@ __all__ = [
     "CONNECTION_FIELDS",
     "BrokerAlreadyRunningError",
     "BrokerInfo",
+    "ClusterNode",
     "EmbeddedKafka",
     "connection_env",
     "free_port",
@@ -178,13 +179,57 @@ def _jaas(module: str, username: str, password: str, *users: tuple[str, str]) ->
     )
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, no padding,
     # never starting with '-' (it would read as a command-line flag).
     while True:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node's place in a cluster of combined broker-controllers on loopback."""
+
+    node_id: int
+    controller_ports: dict[int, int]  # every voter's controller port, by node id
+    home: Path  # the cluster's directory: its secrets and CA
+    listener_ports: tuple[int, int] = (0, 0)  # this node's own (internal, partner)
+    cluster_id: str = ""  # the cluster's, for formatting its storage ("": a new one)
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        internal, partner = self.listener_ports
+        return internal, partner, self.controller_ports[self.node_id]
+
+    @property
+    def voters(self) -> str:
+        return ",".join(f"{n}@127.0.0.1:{p}" for n, p in sorted(self.controller_ports.items()))
+
+    @property
+    def replication(self) -> int:
+        return min(3, len(self.controller_ports))
+
+    @property
+    def min_insync(self) -> int:
+        return 2 if self.replication >= 3 else 1
+
+    @property
+    def durability(self) -> dict[str, str]:
+        """What a cluster adds: an acknowledged write is on two replicas, an out-of-sync
+        replica never becomes leader, and a hung broker leaves the ISR and is fenced
+        within seconds rather than the defaults' half minute."""
+        if self.replication < 3:
+            return {}
+        return {
+            "default.replication.factor": "3",
+            "min.insync.replicas": "2",
+            "unclean.leader.election.enable": "false",
+            "replica.lag.time.max.ms": "10000",
+            "broker.session.timeout.ms": "9000",
+            "broker.heartbeat.interval.ms": "2000",
+        }
 
 
 def _pid_runs_broker(pid: int, marker: str) -> bool:
@@ -210,8 +255,12 @@ class EmbeddedKafka:
         heap_mb: int = 512,
         start_timeout_s: float = 90.0,
         secure: bool = True,
+        node: ClusterNode | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # A node of a cluster (liaison.kafka.cluster) shares its secrets and CA with the
+        # others and knows the controller quorum; alone, it is node 1 of a quorum of one.
+        self.node = node
         self.cache_dir = cache_dir
         self.port = port
         self.partner_port = partner_port
@@ -255,12 +304,17 @@ class EmbeddedKafka:
         return self.data_dir / "storage"
 
     @property
+    def home(self) -> Path:
+        """Where the secrets and the CA live: the node's own directory, or its cluster's."""
+        return self.node.home.resolve() if self.node is not None else self.data_dir
+
+    @property
     def secrets_file(self) -> Path:
-        return self.data_dir / "secrets.json"
+        return self.home / "secrets.json"
 
     @property
     def ca(self) -> LocalCA:
-        return LocalCA(self.data_dir / "tls")
+        return LocalCA(self.home / "tls")
 
     # -- secrets -------------------------------------------------------------
 
@@ -279,14 +333,14 @@ class EmbeddedKafka:
     def _password(self, user: str) -> str:
         known = self._secrets()
         if user not in known:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.home.mkdir(parents=True, exist_ok=True)
             known[user] = new_password()
             write_private(
                 self.secrets_file, (json.dumps(known, indent=2, sort_keys=True) + "\n").encode()
             )
         return known[user]
 
-    def _admin_security(self) -> dict[str, str]:
+    def admin_security(self) -> dict[str, str]:
         """librdkafka's security settings for the admin user (empty on a plaintext broker)."""
         if not self.secure:
             return {}
@@ -361,7 +415,7 @@ class EmbeddedKafka:
         info = self.status()
         if info is None:
             raise EmbeddedKafkaError(f"no Kafka runs for {self.data_dir}")
-        return AdminClient({"bootstrap.servers": info.bootstrap_servers, **self._admin_security()})
+        return AdminClient({"bootstrap.servers": info.bootstrap_servers, **self.admin_security()})
 
     # -- status ------------------------------------------------------------
 
@@ -387,6 +441,13 @@ class EmbeddedKafka:
         directory, and :class:`BrokerStartError` with the broker's last log
         lines if it exits or does not answer in time.
         """
+        info = self.launch()
+        self.wait_ready(info)
+        return info
+
+    def launch(self) -> BrokerInfo:
+        """Start the broker's JVM and return at once (a cluster's nodes wait for each other:
+        none serves requests until a majority of the controllers runs)."""
         running = self.status()
         if running is not None:
             raise BrokerAlreadyRunningError(running)
@@ -421,15 +482,20 @@ class EmbeddedKafka:
         # Record the pid before waiting, so that `stop` can end a broker whose
         # start is still in progress.
         self._write_state(info)
+        return info
+
+    def wait_ready(self, info: BrokerInfo) -> None:
+        """Wait until the launched broker serves requests; stop it if it does not."""
         try:
             self._wait_ready(info)
         except BaseException:
-            self._terminate(self._process.pid, timeout_s=15.0)
+            self._terminate(info.pid, timeout_s=15.0)
             self.state_file.unlink(missing_ok=True)
             raise
-        return info
 
     def _choose_ports(self) -> tuple[int, int, int]:
+        if self.node is not None:
+            return self.node.ports
         spare = iter(free_port(3))
         return (
             self.port or next(spare),
@@ -469,7 +535,8 @@ class EmbeddedKafka:
                 f"broker's storage: start it {'without' if marker.is_file() else 'with'} "
                 f"--plaintext, or remove {self.data_dir} to start afresh"
             )
-        if self.secure:
+        if self.secure and (self.node is None or not self.ca.broker_file.is_file()):
+            # A cluster's nodes share one broker certificate, issued when the first starts.
             self.ca.issue_broker()
         properties = self.server_properties(port, partner_port, controller_port)
         write_private(self.config_file, properties.encode())
@@ -483,7 +550,9 @@ class EmbeddedKafka:
                 f"{meta} has no cluster.id: remove {self.data_dir} to start afresh"
             )
 
-        cluster_id = _new_cluster_id()
+        cluster_id = (
+            self.node.cluster_id if self.node and self.node.cluster_id else new_cluster_id()
+        )
         result = subprocess.run(
             self._java_args(
                 java,
@@ -521,12 +590,14 @@ class EmbeddedKafka:
         """The broker configuration: one combined node, loopback only, no auto-created topics."""
         listener = f"127.0.0.1:{port}"
         controller = f"127.0.0.1:{controller_port}"
+        node = self.node or ClusterNode(_NODE_ID, {_NODE_ID: controller_port}, self.data_dir)
+        replicas = str(node.replication)
         settings = {
             "process.roles": "broker,controller",
-            "node.id": str(_NODE_ID),
-            # A static voter set keeps the controller port out of the formatted
-            # storage, so a restart may listen on other ports.
-            "controller.quorum.voters": f"{_NODE_ID}@{controller}",
+            "node.id": str(node.node_id),
+            # A static voter set keeps the controller ports out of the formatted
+            # storage, so a lone broker's restart may listen on other ports.
+            "controller.quorum.voters": node.voters,
             "controller.listener.names": "CONTROLLER",
             **(
                 self._secured_listeners(listener, f"127.0.0.1:{partner_port}", controller)
@@ -541,14 +612,15 @@ class EmbeddedKafka:
             "log.dirs": str(self.storage_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": str(node.min_insync),
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": str(node.min_insync),
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.check.interval.ms": "60000",
+            **node.durability,
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -608,7 +680,7 @@ class EmbeddedKafka:
                     self.log_tail(),
                 )
             if _accepts_connections(host, int(port)) and self._answers_as(
-                info, self._admin_security()
+                info, self.admin_security()
             ):
                 return
             time.sleep(0.25)
@@ -674,6 +746,13 @@ class EmbeddedKafka:
         # A broker this object started is our child: collect its exit status.
         if self._process is not None and self._process.pid == pid:
             self._process.wait(timeout=30)
+            self._process = None
+
+    def collect(self, timeout_s: float = 30.0) -> None:
+        """Wait for the end of a broker this object started that was ended from outside
+        (a killed node of a cluster), so it leaves no zombie."""
+        if self._process is not None:
+            self._process.wait(timeout=timeout_s)
             self._process = None
 
     # -- context manager (tests) --------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 from liaison.kafka.embedded import (
     EmbeddedKafka,
     _error_lines,
-    _new_cluster_id,
     free_port,
+    new_cluster_id,
     read_log_tail,
 )
 
@@ -68,7 +68,7 @@ def test_free_ports_are_distinct_and_bindable():
 
 def test_cluster_ids_have_kafkas_text_form():
     for _ in range(200):
-        cluster_id = _new_cluster_id()
+        cluster_id = new_cluster_id()
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id)
         assert not cluster_id.startswith("-")
 
