@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz bench bench-cen bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
+.PHONY: run test fuzz chaos bench bench-cen bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
@@ -19,6 +19,11 @@ FUZZ_CASES ?= 100000
 fuzz: setup                    ## every decoder and parser fuzzed, FUZZ_CASES inputs each (the suite runs a few hundred)
 	$(BIN)/python -m tests.fuzz --cases $(FUZZ_CASES)
 
+CHAOS_FAULTS ?= 36
+CHAOS_SEED ?= 1
+
+chaos: setup kafka-jars         ## faults under load on a three-node cluster (CHAOS_FAULTS, about 25 min); bench/results/chaos.json
+	$(BIN)/liaison chaos --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED) --json bench/results/chaos.json
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
 	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)

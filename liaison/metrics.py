@@ -81,6 +81,7 @@ class PipelineMetrics:
     watchlist_hits: Counter
     dead_letters: Counter
     source_last_event: Gauge
+    stall_repairs: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -143,6 +144,14 @@ class PipelineMetrics:
                 "liaison_source_last_event_timestamp_seconds",
                 "When the pipeline last took an event from each source system (Unix time).",
                 ["source_system"],
+                registry=registry,
+            ),
+            stall_repairs=Counter(
+                "liaison_worker_stall_repairs",
+                "Partitions the worker's watchdog found stalled and repaired: kind commit "
+                "(commits stood still with acknowledged work past them) or fetch (records "
+                "waited and none was read); action seek, or restart when a seek did not help.",
+                ["kind", "action"],
                 registry=registry,
             ),
         )

@@ -97,6 +97,9 @@ class Settings(BaseModel):
     previous_person_key: SecretStr | None = Field(default=None, min_length=16)
     # Every so many events per partition, a stage deletes its expired table entries.
     state_sweep_every: int = Field(default=1000, ge=1)
+    # How long a partition's commits or reads may stand still, with work waiting past them,
+    # before the worker's watchdog repairs it (pipelines.watchdog).
+    watchdog_stall_s: float = Field(default=60.0, gt=0)
 
     # Connectors.
     cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")

@@ -16,6 +16,7 @@ from liaison.policy import RoutingPolicy, policy_of
 from liaison.settings import Settings
 from pipelines.overrides import LiaisonApp
 from pipelines.stages import register_stages
+from pipelines.watchdog import register as register_watchdog
 
 __all__ = ["SESSION_TIMEOUT_S", "create_app"]
 
@@ -69,12 +70,9 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     # Faust's own sensor (messages, tables, sends, rebalances) beside Liaison's metrics.
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
-    register_stages(
-        app,
-        settings,
-        policy if policy is not None else policy_of(settings),
-        PipelineMetrics.create(registry),
-    )
+    metrics = PipelineMetrics.create(registry)
+    register_stages(app, settings, policy if policy is not None else policy_of(settings), metrics)
+    register_watchdog(app, settings, metrics)
     return app
 
 

@@ -29,6 +29,7 @@ BOUNDED = {
     "status",
     "group",
     "topic",
+    "action",  # the watchdog's repair: seek or restart
 }
 
 

@@ -1,0 +1,208 @@
+"""The worker's watchdog over its own consumer: a partition whose commits stand still while
+acknowledged work waits past them, or that is assigned but no longer read, is repaired.
+
+faust-streaming (0.15.3) can leave a partition in either state without a word:
+
+- **commits wedged on a gap.** Faust commits a partition up to the first gap in its
+  acknowledged offsets, and commits nothing while the lowest acknowledged offset is more
+  than one past the committed one (``Consumer._new_offset``; faust-streaming issues #596
+  and #606, PR #707 unmerged). An offset that is never acknowledged (a record Faust did not
+  hand to the agent) wedges the partition for good: its work is done, its commit never
+  moves, and a restart does it all again.
+- **a partition no longer fetched.** After some rebalances a partition stays assigned but
+  nothing is read from it until a restart (faust-streaming issue #629).
+
+Every ``CHECK_S`` the watchdog looks at each assigned partition of the stages' input topics
+(never during a rebalance or a table recovery, which stop both on purpose). A partition is
+stalled when for ``stall_s``:
+
+- ``commit``: its committed offset has not moved while an acknowledged offset lies past it;
+- ``fetch``: the last offset handed to its stream has not moved while records wait past it.
+
+The first repair is a seek: to the committed offset for a wedged commit (the record at the
+gap is read again and acknowledged, the rest done again: at-least-once), to the next
+offset for a partition not fetched (the fetcher starts over for it). A partition that stalls
+again after its seek ends the worker with an error (a loud restart from its commits, by
+Kubernetes or whoever runs it). ``liaison_worker_stalled_partitions`` says how many are
+stalled now and ``liaison_worker_stall_repairs`` counts the repairs; the alert rule
+``LiaisonWorkerPartitionStalled`` fires on the first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from liaison.kafka.topics import INGEST_TOPICS
+from liaison.metrics import PipelineMetrics
+from liaison.settings import Settings
+from pipelines.catalogue import STAGE_TOPICS
+
+__all__ = [
+    "CHECK_S",
+    "PartitionStalledError",
+    "Repair",
+    "Stall",
+    "View",
+    "Watchdog",
+    "register",
+    "view_of",
+]
+
+log = logging.getLogger(__name__)
+
+CHECK_S = 5.0
+
+
+class Repair(StrEnum):
+    SEEK = "seek"
+    RESTART = "restart"
+
+
+@dataclass(frozen=True)
+class View:
+    """One partition as the consumer sees it (Kafka offsets: the next one to read)."""
+
+    committed: int | None  # the committed offset (the next to read after a restart)
+    acked: int | None  # the highest acknowledged offset not yet committed
+    read: int | None  # the last offset handed to the stream
+    highwater: int | None  # the offset the next record written there will get
+
+
+@dataclass(frozen=True)
+class Stall:
+    tp: TP
+    kind: str  # "commit" or "fetch"
+    for_s: float
+    repair: Repair
+    seek_to: int  # for a seek
+
+
+@dataclass
+class _Track:
+    committed: int | None
+    committed_since: float
+    read: int | None
+    read_since: float
+    seeks: int = 0
+
+
+class Watchdog:
+    """Decides, from what the consumer holds, which partitions stall and how to repair them.
+
+    It keeps only when each partition's committed and read offsets last moved; the caller
+    applies the repairs (see :func:`pipelines.worker`)."""
+
+    def __init__(self, stall_s: float = 60.0) -> None:
+        self.stall_s = stall_s
+        self._tracks: dict[TP, _Track] = {}
+
+    def pause(self, now: float) -> None:
+        """A rebalance or a recovery: nothing moves on purpose, so the clocks start over."""
+        for track in self._tracks.values():
+            track.committed_since = track.read_since = now
+
+    def check(self, views: Mapping[TP, View], now: float) -> list[Stall]:
+        for gone in set(self._tracks) - set(views):
+            del self._tracks[gone]
+        stalls = []
+        for tp, view in views.items():
+            track = self._tracks.get(tp)
+            if track is None:
+                self._tracks[tp] = _Track(view.committed, now, view.read, now)
+                continue
+            if view.committed != track.committed:
+                # Progress that lasts: a later stall is a new one, repaired by a seek again.
+                track.committed, track.committed_since, track.seeks = view.committed, now, 0
+            if view.read != track.read:
+                track.read, track.read_since = view.read, now
+            stall = self._stall(tp, view, track, now)
+            if stall is None:
+                continue
+            stalls.append(stall)
+            # The clocks start over after a repair: the seek gets its own stall_s to work.
+            track.committed_since = track.read_since = now
+            track.seeks += 1
+        return stalls
+
+    def _stall(self, tp: TP, view: View, track: _Track, now: float) -> Stall | None:
+        committed = view.committed or 0
+        repair = Repair.SEEK if track.seeks == 0 else Repair.RESTART
+        waiting_acked = view.acked is not None and view.acked >= committed
+        if waiting_acked and now - track.committed_since >= self.stall_s:
+            return Stall(tp, "commit", now - track.committed_since, repair, committed)
+        next_read = committed if view.read is None else view.read + 1
+        waiting_records = view.highwater is not None and view.highwater > next_read
+        if waiting_records and now - track.read_since >= self.stall_s:
+            return Stall(tp, "fetch", now - track.read_since, repair, next_read)
+        return None
+
+
+def view_of(consumer: Any, topics: Collection[str]) -> dict[TP, View]:
+    """What Faust's consumer holds for each assigned partition of ``topics``. It reads the
+    consumer's own bookkeeping (``_committed_offset``, ``_acked``, ``_read_offset``): the
+    state the wedge lives in, which no public call shows."""
+    views = {}
+    for tp in consumer.assignment():
+        if tp.topic not in topics:
+            continue  # table changelogs: read at recovery only, and never committed
+        acked = consumer._acked.get(tp)
+        try:
+            highwater = consumer.highwater(tp)
+        except (KeyError, AssertionError, ValueError):  # not fetched yet: nothing known
+            highwater = None
+        views[tp] = View(
+            committed=consumer._committed_offset.get(tp),
+            acked=max(acked) if acked else None,
+            read=consumer._read_offset.get(tp),
+            highwater=highwater if isinstance(highwater, int) and highwater >= 0 else None,
+        )
+    return views
+
+
+class PartitionStalledError(RuntimeError):
+    """A partition stalled again after its seek: the worker ends, to start over."""
+
+
+def register(app: faust.App, settings: Settings, metrics: PipelineMetrics) -> Watchdog:
+    """Run a watchdog over ``app``'s consumer every ``CHECK_S``; returns it."""
+    watchdog = Watchdog(settings.watchdog_stall_s)
+    topics = {spec.full_name(settings.topic_prefix) for spec in (*INGEST_TOPICS, *STAGE_TOPICS)}
+
+    async def watch() -> None:
+        now = time.monotonic()
+        recovery = app.tables.recovery  # type: ignore[attr-defined] # the concrete manager
+        if app.rebalancing or app.in_recovery or not recovery.completed.is_set():
+            watchdog.pause(now)
+            return
+        for stall in watchdog.check(view_of(app.consumer, topics), now):
+            metrics.stall_repairs.labels(stall.kind, stall.repair.value).inc()
+            where = f"{stall.tp.topic}[{stall.tp.partition}]"
+            if stall.repair is Repair.SEEK:
+                log.warning(
+                    "watchdog: %s stalled (%s) for %.0f s with work waiting; seeking to %d",
+                    where,
+                    stall.kind,
+                    stall.for_s,
+                    stall.seek_to,
+                )
+                await app.consumer.seek(stall.tp, stall.seek_to)
+                continue
+            log.error(
+                "watchdog: %s stalled (%s) again after a seek; the worker stops to start "
+                "over from its commits",
+                where,
+                stall.kind,
+            )
+            await app.crash(PartitionStalledError(f"{where} stalled ({stall.kind})"))
+            return
+
+    app.timer(interval=CHECK_S, name="liaison.watchdog")(watch)
+    return watchdog

@@ -1,0 +1,90 @@
+"""The worker's watchdog: which partitions it calls stalled, and how it repairs them."""
+
+from __future__ import annotations
+
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.watchdog import Repair, Stall, View, Watchdog
+
+TP0 = TP("liaison.ingest.cen", 0)
+STALL_S = 60.0
+
+
+def _run(watchdog: Watchdog, views: list[View], step_s: float = 5.0) -> list[list[Stall]]:
+    """Check one partition once per step with each view in turn; the stalls found each time."""
+    return [watchdog.check({TP0: view}, n * step_s) for n, view in enumerate(views)]
+
+
+def test_a_wedged_commit_is_sought_back_then_ends_the_worker():
+    # Work acknowledged up to 140 while the commit stays at 100 (a gap at 100).
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    found = _run(Watchdog(STALL_S), [wedged] * 40)
+    stalls = [s for checks in found for s in checks]
+    assert [(s.kind, s.repair, s.seek_to) for s in stalls[:2]] == [
+        ("commit", Repair.SEEK, 100),
+        ("commit", Repair.RESTART, 100),
+    ]
+    assert stalls[0].for_s >= STALL_S
+
+
+def test_a_partition_that_is_not_fetched_is_sought_to_its_next_offset():
+    # Records wait past 57, and nothing new is handed to the stream.
+    idle = View(committed=58, acked=None, read=57, highwater=90)
+    stalls = [s for checks in _run(Watchdog(STALL_S), [idle] * 14) for s in checks]
+    assert [(s.kind, s.repair, s.seek_to) for s in stalls] == [("fetch", Repair.SEEK, 58)]
+
+
+def test_a_quiet_partition_is_not_stalled():
+    # Everything read and committed: nothing waits, however long it stays so.
+    done = View(committed=58, acked=None, read=57, highwater=58)
+    assert not any(_run(Watchdog(STALL_S), [done] * 100))
+    # Never read, nothing written: neither.
+    empty = View(committed=None, acked=None, read=None, highwater=0)
+    assert not any(_run(Watchdog(STALL_S), [empty] * 100))
+
+
+def test_progress_after_a_seek_makes_the_next_stall_a_seek_again():
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    moved = View(committed=141, acked=180, read=180, highwater=181)
+    stalls = [s for checks in _run(Watchdog(STALL_S), [wedged] * 14 + [moved] * 14) for s in checks]
+    assert [s.repair for s in stalls] == [Repair.SEEK, Repair.SEEK]
+
+
+def test_a_rebalance_starts_the_clocks_over():
+    watchdog = Watchdog(STALL_S)
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    now = 0.0
+    for _ in range(30):  # always paused before the stall time is reached
+        assert watchdog.check({TP0: wedged}, now) == []
+        now += 5.0
+        if now % 50 == 0:
+            watchdog.pause(now)
+
+
+def test_a_revoked_partition_is_forgotten():
+    watchdog = Watchdog(STALL_S)
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    watchdog.check({TP0: wedged}, 0.0)
+    watchdog.check({}, 30.0)  # revoked
+    assert watchdog.check({TP0: wedged}, 65.0) == []  # assigned again: a new clock
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_a_partition_that_keeps_moving_is_never_stalled(steps):
+    """Whatever it reads and acknowledges, a partition whose commit and read offsets move
+    at least every stall time is never repaired."""
+    watchdog = Watchdog(STALL_S)
+    committed = read = 0
+    for n, (commit_step, read_step, waiting) in enumerate(steps):
+        committed += commit_step + 1  # moves at each check, 5 s apart
+        read = max(read + read_step + 1, committed - 1)
+        view = View(committed=committed, acked=read, read=read, highwater=read + 1 + waiting)
+        assert watchdog.check({TP0: view}, n * 5.0) == []
