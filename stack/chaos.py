@@ -164,7 +164,7 @@ class ChaosReport:
     @property
     def over_bound(self) -> list[Fault]:
         """Faults after which more inputs were delivered twice than were uncommitted."""
-        return [f for f in self.faults if f.duplicated_inputs > f.uncommitted]
+        return [f for f in self.faults if 0 <= f.uncommitted < f.duplicated_inputs]
 
     def recovery(self) -> dict[str, dict[str, float | int]]:
         """Per kind: faults, recovery p50 and max, unrecovered."""
@@ -397,6 +397,7 @@ class _Run:
         finally:
             self._load_stop.set()
             self.stop.set()
+            sender.abandon()
             for thread in [*threads, alerts]:
                 thread.join(timeout=30)
         self.report.unread_partitions = watcher.unread()
@@ -625,11 +626,14 @@ class _CommitWatcher:
 
     def uncommitted(self) -> int:
         """Records past the group's commits, summed over what it reads (-1: unknown)."""
-        with self._lock:
-            try:
-                return sum(high - committed for _, committed, high in self._positions())
-            except Exception:  # noqa: BLE001 - a cluster mid-fault may not answer
-                return -1
+        for _ in range(3):
+            with self._lock:
+                try:
+                    return sum(high - committed for _, committed, high in self._positions())
+                except Exception:  # a cluster mid-fault may not answer
+                    log.debug("commit positions unavailable; trying again", exc_info=True)
+            time.sleep(1)
+        return -1
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(2.0):

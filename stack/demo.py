@@ -281,7 +281,7 @@ class Stack:
         started again under its name keeps its metrics port)."""
         name, args = name or process.name, process.command
         self.jobs[name] = process.job
-        port = self.metrics_ports.get(name) or free_port()[0]
+        port = self.metrics_ports.get(name) or self._new_port()
         env = {**env, env_name("metrics_port"): str(port)}
         self.metrics_ports[name] = port
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -297,14 +297,21 @@ class Stack:
         self.processes[name] = running
         return running
 
+    def _new_port(self) -> int:
+        """A free port no process of the stack was given: a process binds its port only
+        once it has started, so a port just handed out may still look free."""
+        while True:
+            (port,) = free_port()
+            if port not in self.metrics_ports.values():
+                return port
+
     def ready(self, name: str) -> bool:
-        """Whether the process answers its readiness probe (on its metrics port) with 200."""
+        """Whether the process runs and answers its readiness probe (on its metrics port)."""
         port = self.metrics_ports.get(name)
-        return (
-            port is not None
-            and name in self.processes
-            and _answers(f"http://127.0.0.1:{port}/readyz")
-        )
+        process = self.processes.get(name)
+        if port is None or process is None or process.poll() is not None:
+            return False
+        return _answers(f"http://127.0.0.1:{port}/readyz")
 
     def exited(self) -> str | None:
         """A line about the first process that has ended, if any."""

@@ -73,6 +73,7 @@ class NativeSender:
         # How long a request that got no answer or a server error is tried again (0: never),
         # as a national system does when the interface is down for a moment.
         self._retry_s = retry_s
+        self._abandoned = False
         self._urls, self._tokens = urls, tokens
         self._exports = CenExports(inbox, size=batch_rows, prefix="export")
         self._batch_age_s = batch_age_s
@@ -122,6 +123,12 @@ class NativeSender:
         self._pool.shutdown(wait=True, cancel_futures=False)
         del timeout_s  # each request carries its own timeout
 
+    def abandon(self) -> None:
+        """Stop trying again (a run that ends early): each request in hand ends with the
+        answer it gets next, and nothing queued is sent."""
+        self._abandoned = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _flush_exports(self) -> None:
         # CSV and XML in turn, so both layouts travel.
         self._exports.flush("xml" if self._exports.files % 2 else "csv")
@@ -146,7 +153,7 @@ class NativeSender:
         while True:
             status, answer = self._request_once(system, path, body)
             taken = status.isdigit() and int(status) < 500 and status != "429"
-            if taken or time.monotonic() >= deadline:
+            if taken or self._abandoned or time.monotonic() >= deadline:
                 return status, answer
             with self._lock:
                 self.figures.retries[system] += 1

@@ -1,0 +1,55 @@
+"""The fault-injection suite's bookkeeping: the schedule, blaming copies on faults, the
+verdict."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stack.chaos import KINDS, ChaosOptions, ChaosReport, Fault, _blame_copies, _Fates, _schedule
+from stack.commands import CHAOS_KINDS
+
+
+def test_the_command_offers_every_fault_kind():
+    assert CHAOS_KINDS == KINDS
+
+
+@given(st.integers(1, 80), st.integers(0, 2**32), st.sets(st.sampled_from(KINDS), min_size=1))
+def test_every_kind_comes_as_often_as_the_others_within_one(faults, seed, kinds):
+    options = ChaosOptions(faults=faults, seed=seed, kinds=tuple(sorted(kinds)))
+    drawn = _schedule(options, random.Random(seed))  # noqa: S311 - a test's seed
+    assert len(drawn) == faults
+    counts = Counter(drawn)
+    assert set(counts) <= kinds
+    assert max(counts.values()) - min(counts.get(k, 0) for k in kinds) <= 1
+    assert _schedule(options, random.Random(seed)) == drawn  # noqa: S311 - same seed, same run
+
+
+def test_a_copy_is_put_down_to_the_last_fault_before_it():
+    report = ChaosReport(
+        seed=1, faults=[Fault("worker-kill", "", at=100.0), Fault("scale", "", at=200.0)]
+    )
+    fates = _Fates()
+    origin = ("liaison.ingest.cen", 0, 7)
+    fates.copies[("e1", "liaison.partner.a")] = [(150.0, origin), (90.0, origin)]  # first at 90
+    fates.copies[("e2", "liaison.partner.a")] = [(210.0, origin), (250.0, origin), (260.0, origin)]
+    fates.copies[("e3", "liaison.partner.a")] = [(120.0, origin)]  # one copy: no duplicate
+    _blame_copies(fates, report)
+    kill, scale = report.faults
+    assert (kill.extra_copies, kill.duplicated_inputs) == (1, 1)
+    assert (scale.extra_copies, scale.duplicated_inputs) == (2, 1)
+    assert report.extra_copies == 3
+
+
+def test_a_run_is_good_only_when_nothing_is_lost_unread_over_its_bound_or_reidentified():
+    assert ChaosReport(seed=1).ok()
+    assert not ChaosReport(seed=1, lost=1).ok()
+    assert not ChaosReport(seed=1, unread_partitions=["liaison.ingest.cen[3]"]).ok()
+    assert not ChaosReport(seed=1, copies_change_ids=1).ok()
+    over = Fault("worker-kill", "", at=1.0, uncommitted=3, duplicated_inputs=4)
+    assert not ChaosReport(seed=1, faults=[over]).ok()
+    within = Fault("worker-kill", "", at=1.0, uncommitted=4, duplicated_inputs=4)
+    assert ChaosReport(seed=1, faults=[within]).ok()
