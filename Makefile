@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz chaos bench bench-cen bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
+.PHONY: run test fuzz chaos bench bench-cen bench-recovery bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
@@ -27,6 +27,11 @@ chaos: setup kafka-jars         ## faults under load on a three-node cluster (CH
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
 	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
+
+RECOVERY_SIZES ?= 10000,100000,1000000
+
+bench-recovery: setup kafka-jars  ## a worker's restart time against the size of its tables (RECOVERY_SIZES keys); bench/results/recovery.json
+	$(BIN)/python -m bench.recovery --sizes $(RECOVERY_SIZES) --json bench/results/recovery.json
 
 CEN_SIZES ?= 50,500
 

@@ -10,17 +10,25 @@ what Faust does, why it matters here, and where upstream tracks it.
   Upstream: ``Consumer.commit`` and ``maybe_wait_for_commit_to_finish`` in
   ``faust/transport/consumer.py``; the gap-related commit problems beside it are
   faust-streaming issues #596 and #606 (PR #707, unmerged).
+- **A failed commit counts as done.** ``Consumer._commit_offsets`` records the offsets as
+  committed whether Kafka took the commit or not (a coordinator moving to another broker,
+  a rebalance), and the acknowledgements it took them from are gone: those offsets are
+  never committed until later ones are, a quiet partition's commit stays behind its work
+  for good, and the final commit believes there is nothing left. Here a failed commit
+  leaves the committed offsets as they were and keeps its offsets to commit the next time.
+  Upstream: faust-streaming issue #316.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.types import TP
 
-__all__ = ["LiaisonApp", "final_commit"]
+__all__ = ["LiaisonApp", "final_commit", "uncommitted"]
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +39,66 @@ _FINAL_COMMIT_TRIES = 5
 async def final_commit(consumer: Any) -> dict[TP, int]:
     """Commit every offset the consumer holds acknowledged and not yet committed, also
     when a periodic commit is running at the moment; returns what is still uncommitted
-    (empty unless Kafka refused)."""
+    (empty unless Kafka refused, or a gap in the acknowledgements holds it back)."""
     left: dict[TP, int] = {}
     for _ in range(_FINAL_COMMIT_TRIES):
         await consumer.commit(start_new_transaction=False)
-        left = consumer._filter_committable_offsets(list(consumer._acked))
+        left = uncommitted(consumer)
         if not left:
             break
     return left
+
+
+def uncommitted(consumer: Any) -> dict[TP, int]:
+    """Per partition, the offset past the highest acknowledgement not committed yet
+    (looked at, not taken: Faust's own ``_filter_committable_offsets`` consumes them)."""
+    left = dict(getattr(consumer, "_liaison_retry", {}))
+    for tp, acked in consumer._acked.items():
+        if acked:
+            left[tp] = max(max(acked) + 1, left.get(tp, 0))
+    return left
+
+
+class _CommitsThatFailStayToDo:
+    """Mixed into the transport's consumer class: see the module (issue #316)."""
+
+    _liaison_retry: dict[TP, int]
+
+    def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        wanted = set(tps)
+        found: dict[TP, int] = super()._filter_committable_offsets(wanted)  # type: ignore[misc]
+        retry = getattr(self, "_liaison_retry", {})
+        assigned = set(self.assignment())  # type: ignore[attr-defined] # Faust's consumer
+        for tp, offset in list(retry.items()):
+            if tp not in assigned:
+                del retry[tp]  # revoked: its new owner reads it from the last commit
+            elif tp in wanted and offset > found.get(tp, -1):
+                found[tp] = offset
+        return found
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        committed = self._committed_offset  # type: ignore[attr-defined] # Faust's consumer
+        before = {tp: committed.get(tp) for tp in offsets}
+        done: bool = await super()._commit_offsets(  # type: ignore[misc]
+            offsets, start_new_transaction=start_new_transaction
+        )
+        retry = self.__dict__.setdefault("_liaison_retry", {})
+        for tp, offset in offsets.items():
+            if done:
+                if retry.get(tp, -1) <= offset:
+                    retry.pop(tp, None)
+                continue
+            # Faust moved its record of the commit although Kafka has none (#316).
+            committed[tp] = before[tp]
+            retry[tp] = max(offset, retry.get(tp, -1))
+        if not done and offsets:
+            log.warning(
+                "commit of %d partitions failed; their offsets are kept to commit next time",
+                len(offsets),
+            )
+        return done
 
 
 class _FinalCommit:
@@ -70,5 +130,7 @@ class LiaisonApp(faust.App):
         transport = super()._new_transport()
         base = transport.Consumer
         # This transport's own consumer class (``create_consumer`` builds ``self.Consumer``).
-        transport.Consumer = type(f"Liaison{base.__name__}", (_FinalCommit, base), {})  # type: ignore[misc]
+        transport.Consumer = type(  # type: ignore[misc]
+            f"Liaison{base.__name__}", (_FinalCommit, _CommitsThatFailStayToDo, base), {}
+        )
         return transport
