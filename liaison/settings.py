@@ -99,7 +99,7 @@ class Settings(BaseModel):
     state_sweep_every: int = Field(default=1000, ge=1)
     # How long a partition's commits or reads may stand still, with work waiting past them,
     # before the worker's watchdog repairs it (pipelines.watchdog).
-    watchdog_stall_s: float = Field(default=60.0, gt=0)
+    watchdog_stall_s: float = Field(default=30.0, gt=0)
 
     # Connectors.
     cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")

@@ -22,7 +22,7 @@ what Faust does, why it matters here, and where upstream tracks it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -52,29 +52,16 @@ async def final_commit(consumer: Any) -> dict[TP, int]:
 def uncommitted(consumer: Any) -> dict[TP, int]:
     """Per partition, the offset past the highest acknowledgement not committed yet
     (looked at, not taken: Faust's own ``_filter_committable_offsets`` consumes them)."""
-    left = dict(getattr(consumer, "_liaison_retry", {}))
-    for tp, acked in consumer._acked.items():
-        if acked:
-            left[tp] = max(max(acked) + 1, left.get(tp, 0))
-    return left
+    return {tp: max(acked) + 1 for tp, acked in consumer._acked.items() if acked}
 
 
 class _CommitsThatFailStayToDo:
-    """Mixed into the transport's consumer class: see the module (issue #316)."""
+    """Mixed into the transport's consumer class: see the module (issue #316).
 
-    _liaison_retry: dict[TP, int]
-
-    def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
-        wanted = set(tps)
-        found: dict[TP, int] = super()._filter_committable_offsets(wanted)  # type: ignore[misc]
-        retry = getattr(self, "_liaison_retry", {})
-        assigned = set(self.assignment())  # type: ignore[attr-defined] # Faust's consumer
-        for tp, offset in list(retry.items()):
-            if tp not in assigned:
-                del retry[tp]  # revoked: its new owner reads it from the last commit
-            elif tp in wanted and offset > found.get(tp, -1):
-                found[tp] = offset
-        return found
+    A failed commit's offsets go back where Faust took them from, its acknowledgements:
+    the next commit finds them again, and a partition revoked meanwhile drops them with
+    the rest of its bookkeeping (Faust clears a revoked partition's acknowledgements), so
+    nothing is ever committed for a partition this worker no longer reads."""
 
     async def _commit_offsets(
         self, offsets: Mapping[TP, int], start_new_transaction: bool = True
@@ -84,20 +71,25 @@ class _CommitsThatFailStayToDo:
         done: bool = await super()._commit_offsets(  # type: ignore[misc]
             offsets, start_new_transaction=start_new_transaction
         )
-        retry = self.__dict__.setdefault("_liaison_retry", {})
+        if done or not offsets:
+            return done
+        assigned = set(self.assignment())  # type: ignore[attr-defined]
+        acked, index = self._acked, self._acked_index  # type: ignore[attr-defined]
         for tp, offset in offsets.items():
-            if done:
-                if retry.get(tp, -1) <= offset:
-                    retry.pop(tp, None)
-                continue
-            # Faust moved its record of the commit although Kafka has none (#316).
+            if tp not in assigned:
+                continue  # revoked: its new owner reads it from the last commit
+            # Faust moved its record of the commit although Kafka has none (#316): put it
+            # back, and the offsets up to this one back among the acknowledged.
             committed[tp] = before[tp]
-            retry[tp] = max(offset, retry.get(tp, -1))
-        if not done and offsets:
-            log.warning(
-                "commit of %d partitions failed; their offsets are kept to commit next time",
-                len(offsets),
-            )
+            first = before[tp] if before[tp] is not None else offset - 1
+            restored = [o for o in range(first, offset) if o not in index[tp]]
+            acked[tp].extend(restored)
+            acked[tp].sort()
+            index[tp].update(restored)
+        log.warning(
+            "commit of %d partitions failed; their offsets stay to commit next time",
+            len(offsets),
+        )
         return done
 
 

@@ -100,7 +100,7 @@ class Watchdog:
     It keeps only when each partition's committed and read offsets last moved; the caller
     applies the repairs (see :func:`pipelines.worker`)."""
 
-    def __init__(self, stall_s: float = 60.0) -> None:
+    def __init__(self, stall_s: float = 30.0) -> None:
         self.stall_s = stall_s
         self._tracks: dict[TP, _Track] = {}
 

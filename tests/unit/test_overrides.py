@@ -32,7 +32,7 @@ def consumer(tmp_path) -> Iterator[Any]:
     app._producer = SimpleNamespace(flush=flush)  # type: ignore[assignment] # flushed first
     built.assignment = lambda: {TP0}  # type: ignore[method-assign]
     yield built
-    built._thread.thread_loop.close()  # made with the consumer, whose thread never ran
+    built._thread.thread_loop.close()  # type: ignore[attr-defined] # its thread never ran
     asyncio.set_event_loop(None)
     loop.close()
 
