@@ -10,19 +10,11 @@ what Faust does, why it matters here, and where upstream tracks it.
   Upstream: ``Consumer.commit`` and ``maybe_wait_for_commit_to_finish`` in
   ``faust/transport/consumer.py``; the gap-related commit problems beside it are
   faust-streaming issues #596 and #606 (PR #707, unmerged).
-- **A failed commit counts as done.** ``Consumer._commit_offsets`` records the offsets as
-  committed whether Kafka took the commit or not (a coordinator moving to another broker,
-  a rebalance), and the acknowledgements it took them from are gone: those offsets are
-  never committed until later ones are, a quiet partition's commit stays behind its work
-  for good, and the final commit believes there is nothing left. Here a failed commit
-  leaves the committed offsets as they were and keeps its offsets to commit the next time.
-  Upstream: faust-streaming issue #316.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -55,44 +47,6 @@ def uncommitted(consumer: Any) -> dict[TP, int]:
     return {tp: max(acked) + 1 for tp, acked in consumer._acked.items() if acked}
 
 
-class _CommitsThatFailStayToDo:
-    """Mixed into the transport's consumer class: see the module (issue #316).
-
-    A failed commit's offsets go back where Faust took them from, its acknowledgements:
-    the next commit finds them again, and a partition revoked meanwhile drops them with
-    the rest of its bookkeeping (Faust clears a revoked partition's acknowledgements), so
-    nothing is ever committed for a partition this worker no longer reads."""
-
-    async def _commit_offsets(
-        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
-    ) -> bool:
-        committed = self._committed_offset  # type: ignore[attr-defined] # Faust's consumer
-        before = {tp: committed.get(tp) for tp in offsets}
-        done: bool = await super()._commit_offsets(  # type: ignore[misc]
-            offsets, start_new_transaction=start_new_transaction
-        )
-        if done or not offsets:
-            return done
-        assigned = set(self.assignment())  # type: ignore[attr-defined]
-        acked, index = self._acked, self._acked_index  # type: ignore[attr-defined]
-        for tp, offset in offsets.items():
-            if tp not in assigned:
-                continue  # revoked: its new owner reads it from the last commit
-            # Faust moved its record of the commit although Kafka has none (#316): put it
-            # back, and the offsets up to this one back among the acknowledged.
-            committed[tp] = before[tp]
-            first = before[tp] if before[tp] is not None else offset - 1
-            restored = [o for o in range(first, offset) if o not in index[tp]]
-            acked[tp].extend(restored)
-            acked[tp].sort()
-            index[tp].update(restored)
-        log.warning(
-            "commit of %d partitions failed; their offsets stay to commit next time",
-            len(offsets),
-        )
-        return done
-
-
 class _FinalCommit:
     """Mixed into the transport's consumer class: the stop commits everything acknowledged
     (see the module) before Faust's own stop runs."""
@@ -123,6 +77,6 @@ class LiaisonApp(faust.App):
         base = transport.Consumer
         # This transport's own consumer class (``create_consumer`` builds ``self.Consumer``).
         transport.Consumer = type(  # type: ignore[misc]
-            f"Liaison{base.__name__}", (_FinalCommit, _CommitsThatFailStayToDo, base), {}
+            f"Liaison{base.__name__}", (_FinalCommit, base), {}
         )
         return transport

@@ -153,7 +153,10 @@ class EmbeddedCluster:
             os.kill(info.pid, signal.SIGCONT)
             os.kill(info.pid, signal.SIGTERM)
         for node_id in running:
-            self.nodes[node_id].stop(timeout_s)
+            node = self.nodes[node_id]
+            node.stop(timeout_s)
+            # A node that was already gone when its stop looked is still our child: reap it.
+            node.collect(timeout_s)
 
     def running(self) -> dict[int, BrokerInfo]:
         return {n: info for n, node in self.nodes.items() if (info := node.status()) is not None}

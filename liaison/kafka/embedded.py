@@ -752,7 +752,11 @@ class EmbeddedKafka:
         """Wait for the end of a broker this object started that was ended from outside
         (a killed node of a cluster), so it leaves no zombie."""
         if self._process is not None:
-            self._process.wait(timeout=timeout_s)
+            try:
+                self._process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=30)
             self._process = None
 
     # -- context manager (tests) --------------------------------------------

@@ -59,43 +59,6 @@ def _kafka_answers(consumer: Any, ok: bool) -> list[dict[TP, int]]:
     return asked
 
 
-def test_a_failed_commit_is_not_counted_and_is_made_next_time(consumer):
-    _acknowledge(consumer, range(10))
-    refused = _kafka_answers(consumer, ok=False)
-    assert not _commit(consumer)
-    assert refused == [{TP0: 10}]
-    # Faust alone would now hold offset 10 as committed and never commit it (#316).
-    assert consumer._committed_offset[TP0] is None
-    assert uncommitted(consumer) == {TP0: 10}
-
-    taken = _kafka_answers(consumer, ok=True)
-    assert _commit(consumer)
-    assert taken == [{TP0: 10}]
-    assert consumer._committed_offset[TP0] == 10
-    assert uncommitted(consumer) == {}
-
-
-def test_later_acknowledgements_after_a_failed_commit_commit_past_it(consumer):
-    _acknowledge(consumer, range(10))
-    _kafka_answers(consumer, ok=False)
-    _commit(consumer)
-    _acknowledge(consumer, range(10, 15))
-    taken = _kafka_answers(consumer, ok=True)
-    assert _commit(consumer)
-    assert taken == [{TP0: 15}]
-    assert uncommitted(consumer) == {}
-
-
-def test_a_partition_revoked_after_a_failed_commit_is_left_to_its_new_owner(consumer):
-    _acknowledge(consumer, range(10))
-    _kafka_answers(consumer, ok=False)
-    _commit(consumer)
-    consumer.assignment = set
-    asked = _kafka_answers(consumer, ok=True)
-    assert not _commit(consumer)
-    assert asked == []
-
-
 def test_looking_at_what_is_uncommitted_takes_nothing(consumer):
     _acknowledge(consumer, range(7))
     assert uncommitted(consumer) == {TP0: 7}
