@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -140,10 +141,28 @@ class EmbeddedCluster:
                 launched.append((node, node.launch()))
             for node, info in launched:
                 node.wait_ready(info)
+            self._wait_all_registered()
         except BaseException:
             self.stop()
             raise
         return [info for _, info in launched]
+
+    def _wait_all_registered(self) -> None:
+        """Until the metadata lists every node: a node answers before the others know it."""
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            try:
+                found = self.admin().describe_cluster(request_timeout=5).result(timeout=6)
+                if sorted(n.id for n in found.nodes) == self.ids:
+                    return
+            except Exception:  # not there yet: tried until the deadline
+                log.debug("cluster metadata not complete yet", exc_info=True)
+            if time.monotonic() > deadline:
+                raise EmbeddedKafkaError(
+                    f"not every node of {self.data_dir} registered within "
+                    f"{self.start_timeout_s:.0f}s"
+                )
+            time.sleep(0.5)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop every node that runs, all at once: the last one standing alone would wait
