@@ -150,9 +150,10 @@ class EmbeddedCluster:
     def _wait_all_registered(self) -> None:
         """Until the metadata lists every node: a node answers before the others know it."""
         deadline = time.monotonic() + self.start_timeout_s
+        admin = self.admin()  # held: a client collected mid-request fails its futures
         while True:
             try:
-                found = self.admin().describe_cluster(request_timeout=5).result(timeout=6)
+                found = admin.describe_cluster(request_timeout=5).result(timeout=6)
                 if sorted(n.id for n in found.nodes) == self.ids:
                     return
             except Exception:  # not there yet: tried until the deadline
