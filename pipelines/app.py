@@ -14,6 +14,7 @@ from liaison.kafka.client import resolve_bootstrap
 from liaison.metrics import PipelineMetrics
 from liaison.policy import RoutingPolicy, policy_of
 from liaison.settings import Settings
+from pipelines.catalogue import input_topics
 from pipelines.overrides import LiaisonApp
 from pipelines.stages import register_stages
 from pipelines.watchdog import register as register_watchdog
@@ -67,6 +68,8 @@ def create_app(
         # Faust otherwise writes "<app id>-data" into the working directory.
         datadir=str(datadir),
     )
+    # Read strictly in offset order, whatever a seek races with (pipelines.overrides).
+    app.in_order_topics = input_topics(settings)
     registry = registry if registry is not None else CollectorRegistry()
     # Faust's own sensor (messages, tables, sends, rebalances) beside Liaison's metrics.
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))

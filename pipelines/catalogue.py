@@ -19,10 +19,15 @@ from liaison.policy import RoutingPolicy
 from liaison.processes import Process
 from liaison.settings import Settings
 
-__all__ = ["STAGE_TOPICS", "processes"]
+__all__ = ["STAGE_TOPICS", "input_topics", "processes"]
 
 # The topics the stages hand events on with, in the order the events take them.
 STAGE_TOPICS = (PIPELINE_VERSIONED, PIPELINE_DEDUPED, PIPELINE_WATCH, PIPELINE_ENRICHED)
+
+
+def input_topics(settings: Settings) -> frozenset[str]:
+    """Every topic the stages read their events from (not the tables' changelogs)."""
+    return frozenset(s.full_name(settings.topic_prefix) for s in (*INGEST_TOPICS, *STAGE_TOPICS))
 
 
 def processes(settings: Settings, policy: RoutingPolicy) -> list[Process]:

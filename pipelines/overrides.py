@@ -10,17 +10,33 @@ what Faust does, why it matters here, and where upstream tracks it.
   Upstream: ``Consumer.commit`` and ``maybe_wait_for_commit_to_finish`` in
   ``faust/transport/consumer.py``; the gap-related commit problems beside it are
   faust-streaming issues #596 and #606 (PR #707, unmerged).
+- **Reads in offset order after a seek.** After a rebalance Faust resumes the stream
+  partitions and then seeks them to their committed offsets, while its fetcher keeps
+  running; a batch fetched before the seek is handed over after it. Faust's drain loop
+  takes the jump from the committed offset to that batch for a gap in the topic and
+  counts every offset in between as done (``Consumer._add_gap``), and drops the records
+  the seek then reads again as already read: those inputs were committed and never
+  processed (seen after a clean restart mid-stream: whole runs of records, on many
+  partitions). Here the consumer hands each input partition to its stream strictly in
+  offset order from where it was sought: a record past the one due is dropped and the
+  partition sought back to the one due, a record before it dropped; only records that
+  retention deleted are skipped, with a warning. Upstream: ``_drain_messages`` and
+  ``_add_gap`` in ``faust/transport/consumer.py``, ``Recovery._resume_streams``;
+  faust-streaming issue #629 is about partitions that stop being read after a rebalance.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import faust
-from faust.types import TP
+from faust.types import TP, Message
 
-__all__ = ["LiaisonApp", "final_commit", "uncommitted"]
+__all__ = ["LiaisonApp", "ReadOrder", "Verdict", "final_commit", "uncommitted"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +85,153 @@ class _FinalCommit:
         await super().on_stop()  # type: ignore[misc]
 
 
+class Verdict(Enum):
+    HAND_OVER = "hand over"  # the record due: to the stream
+    BEHIND = "behind"  # before the one due: read already, or from before a seek back
+    AHEAD = "ahead"  # past the one due: look at the partition's log start first
+
+
+@dataclass
+class ReadOrder:
+    """Which offset each guarded partition must hand to its stream next.
+
+    A partition with nothing due yet (not sought since it was assigned) takes what comes.
+    The caller seeks a partition back to the offset due when a record comes ``AHEAD``
+    and that offset still exists; :meth:`resought` says whether it did so already."""
+
+    due: dict[TP, int] = field(default_factory=dict)
+    _resought: dict[TP, int] = field(default_factory=dict)
+
+    def sought(self, tp: TP, offset: int) -> None:
+        self.due[tp] = offset
+        self._resought.pop(tp, None)
+
+    def forget(self, tps: Collection[TP]) -> None:
+        for tp in tps:
+            self.due.pop(tp, None)
+            self._resought.pop(tp, None)
+
+    def verdict(self, tp: TP, offset: int) -> Verdict:
+        due = self.due.get(tp)
+        if due is None or offset == due:
+            self.due[tp] = offset + 1
+            return Verdict.HAND_OVER
+        return Verdict.BEHIND if offset < due else Verdict.AHEAD
+
+    def resought(self, tp: TP) -> bool:
+        """Whether the partition was sought back to the offset due already: once is
+        enough, while the rest of a batch fetched before the seek keeps coming."""
+        return self._resought.get(tp) == self.due.get(tp)
+
+    def mark_resought(self, tp: TP) -> None:
+        self._resought[tp] = self.due[tp]
+
+
+class _InOrderReads:
+    """Mixed into the transport's consumer class: each guarded partition is handed to its
+    stream in offset order from where it was last sought (see the module)."""
+
+    _order: ReadOrder
+
+    def _read_order(self) -> ReadOrder:
+        try:
+            return self._order
+        except AttributeError:
+            self._order = ReadOrder()
+            return self._order
+
+    def _guarded(self) -> Collection[str]:
+        return getattr(self.app, "in_order_topics", ())  # type: ignore[attr-defined]
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        guarded = self._guarded()
+        tps = [tp for tp in self.assignment() if tp.topic in guarded]  # type: ignore[attr-defined]
+        # Where a partition without a commit starts (auto.offset.reset is earliest), asked
+        # before the seek: nothing may be read between the seek and its due offsets.
+        starts = await self.earliest_offsets(*tps) if tps else {}  # type: ignore[attr-defined]
+        committed: Mapping[TP, int] = await super().seek_to_committed()  # type: ignore[misc]
+        order = self._read_order()
+        for tp in tps:
+            offset = committed.get(tp)
+            if offset:
+                order.sought(tp, offset)
+                continue
+            # No commit (Faust and aiokafka take 0 for none): aiokafka leaves the position
+            # where a fetch before the stream read anything left it, so seek to the start.
+            start = starts.get(tp)
+            if start is not None and start >= 0:
+                await self.seek(tp, start)
+        return committed
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        if partition.topic in self._guarded():
+            self._read_order().sought(partition, offset)
+        await super().seek(partition, offset)  # type: ignore[misc]
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._read_order().forget(revoked)
+        await super().on_partitions_revoked(revoked)  # type: ignore[misc]
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 # Faust's signature
+        guarded, order = self._guarded(), self._read_order()
+        async for tp, message in super().getmany(timeout):  # type: ignore[misc]
+            if tp.topic not in guarded:
+                yield tp, message
+                continue
+            verdict = order.verdict(tp, message.offset)
+            if verdict is Verdict.AHEAD:
+                verdict = await self._ahead(tp, message.offset)
+            if verdict is Verdict.HAND_OVER:
+                yield tp, message
+
+    async def _ahead(self, tp: TP, offset: int) -> Verdict:
+        """A record past the one due: handed over only when retention deleted the ones
+        between; otherwise the partition is sought back to the one due (once)."""
+        order = self._read_order()
+        if order.resought(tp):
+            return Verdict.AHEAD
+        due = order.due[tp]
+        start = (await self.earliest_offsets(tp)).get(tp)  # type: ignore[attr-defined]
+        if start is not None and start > due:
+            log.warning(
+                "%s[%d]: offsets %d to %d were deleted by retention before they were read",
+                tp.topic,
+                tp.partition,
+                due,
+                start - 1,
+            )
+            order.sought(tp, start)
+            if order.verdict(tp, offset) is Verdict.HAND_OVER:
+                return Verdict.HAND_OVER
+            due = start
+        log.info(
+            "%s[%d]: offset %d came where %d was due (fetched before a seek); "
+            "reading again from %d",
+            tp.topic,
+            tp.partition,
+            offset,
+            due,
+            due,
+        )
+        await self.seek(tp, due)
+        order.mark_resought(tp)
+        return Verdict.AHEAD
+
+
 class LiaisonApp(faust.App):
-    """The Faust app with the overrides above built into its consumer."""
+    """The Faust app with the overrides above built into its consumer.
+
+    ``in_order_topics`` names the topics whose partitions are read strictly in offset
+    order (the stages' inputs; never compacted, never written in transactions, so the
+    only offsets missing from them are those retention deleted)."""
+
+    in_order_topics: frozenset[str] = frozenset()
 
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
         base = transport.Consumer
         # This transport's own consumer class (``create_consumer`` builds ``self.Consumer``).
         transport.Consumer = type(  # type: ignore[misc]
-            f"Liaison{base.__name__}", (_FinalCommit, base), {}
+            f"Liaison{base.__name__}", (_FinalCommit, _InOrderReads, base), {}
         )
         return transport

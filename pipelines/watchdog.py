@@ -40,10 +40,9 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from liaison.kafka.topics import INGEST_TOPICS
 from liaison.metrics import PipelineMetrics
 from liaison.settings import Settings
-from pipelines.catalogue import STAGE_TOPICS
+from pipelines.catalogue import input_topics
 
 __all__ = [
     "CHECK_S",
@@ -174,7 +173,7 @@ class PartitionStalledError(RuntimeError):
 def register(app: faust.App, settings: Settings, metrics: PipelineMetrics) -> Watchdog:
     """Run a watchdog over ``app``'s consumer every ``CHECK_S``; returns it."""
     watchdog = Watchdog(settings.watchdog_stall_s)
-    topics = {spec.full_name(settings.topic_prefix) for spec in (*INGEST_TOPICS, *STAGE_TOPICS)}
+    topics = input_topics(settings)
 
     async def watch() -> None:
         now = time.monotonic()
