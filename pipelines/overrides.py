@@ -21,8 +21,10 @@ what Faust does, why it matters here, and where upstream tracks it.
   offset order from where it was sought: a record past the one due is dropped and the
   partition sought back to the one due, a record before it dropped; only records that
   retention deleted are skipped, with a warning. Upstream: ``_drain_messages`` and
-  ``_add_gap`` in ``faust/transport/consumer.py``, ``Recovery._resume_streams``;
-  faust-streaming issue #629 is about partitions that stop being read after a rebalance.
+  ``_add_gap`` in ``faust/transport/consumer.py``; ``Recovery.on_recovery_completed``
+  resumes the stream partitions before it seeks them. faust-streaming issue #221
+  (prefetched records out of order after a rebalance) and #216 (PR #217, the same order
+  fixed for apps without tables) are closed, and 0.15.3 still does it on this path.
 """
 
 from __future__ import annotations
