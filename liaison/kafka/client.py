@@ -40,6 +40,7 @@ __all__ = [
     "KafkaConsumer",
     "KafkaProducer",
     "admin_result",
+    "commit_can_wait",
     "consumer_config",
     "group_is_stable",
     "make_admin",
@@ -310,18 +311,44 @@ class KafkaConsumer(_ClosedOnExit):
         self._consumer.store_offsets(message=message)
 
     def commit(self) -> None:
-        """Commit the stored offsets now (auto-commit would do it within seconds)."""
+        """Commit the stored offsets now (auto-commit would do it within seconds). While the
+        group's coordinator moves (a broker lost or restarted) the commit is left to the
+        next one: the offsets stay stored, so nothing done is read again for it."""
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing stored since last commit
+            error = exc.args[0]
+            if error.code() == KafkaError._NO_OFFSET:  # nothing stored since last commit
+                return
+            if not commit_can_wait(error):
                 raise
+            log.warning("commit left to the next one: %s", error.str())
 
     def close(self) -> None:
         """Commit stored offsets and leave the group."""
         if not self._closed:
             self._closed = True
             self._consumer.close()
+
+
+# What a commit answers while the group's coordinator moves to another broker.
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._WAIT_COORD,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def commit_can_wait(error: KafkaError) -> bool:
+    """Whether a failed commit of stored offsets may wait for the next one (the coordinator
+    is moving), rather than stop the process."""
+    return not error.fatal() and (error.code() in _COORDINATOR_MOVING or error.retriable())
 
 
 def read_to_end(

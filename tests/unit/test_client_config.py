@@ -1,9 +1,11 @@
 import pytest
+from confluent_kafka import KafkaError
 
 from liaison.errors import ConfigurationError
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
+    commit_can_wait,
     consumer_config,
     producer_config,
     resolve_bootstrap,
@@ -58,3 +60,28 @@ def test_no_bootstrap_and_no_embedded_broker_says_what_to_do(settings):
 
 def test_keys_are_partitioned_as_the_java_client_and_the_pipeline_do(settings):
     assert producer_config(settings, "127.0.0.1:1")["partitioner"] == "murmur2_random"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,  # seen in the chaos run: a sink stopped on it
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError._TRANSPORT,
+    ],
+)
+def test_a_commit_waits_out_a_moving_coordinator(code):
+    assert commit_can_wait(KafkaError(code))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED),
+        KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED),
+        KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS, fatal=True),
+    ],
+)
+def test_a_commit_that_cannot_succeed_still_stops_the_process(error):
+    assert not commit_can_wait(error)
