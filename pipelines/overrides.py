@@ -168,7 +168,9 @@ class _InOrderReads:
     async def seek(self, partition: TP, offset: int) -> None:
         if partition.topic in self._guarded():
             self._read_order().sought(partition, offset)
-        await super().seek(partition, offset)  # type: ignore[misc]
+        # On the consumer's own thread: Faust's seek calls aiokafka from this one, where it
+        # races the fetch under way (aiokafka is not thread-safe) and can be undone by it.
+        await self.seek_wait({partition: offset})  # type: ignore[attr-defined]
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self._read_order().forget(revoked)

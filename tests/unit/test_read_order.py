@@ -47,7 +47,11 @@ class _FaustLike:
         return {TP0: self.committed} if self.committed is not None else {}
 
     async def seek(self, tp: TP, offset: int) -> None:
-        self._seek(offset)
+        raise AssertionError("seeks go through seek_wait, on the consumer's thread")
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        for offset in partitions.values():
+            self._seek(offset)
 
     def _seek(self, offset: int) -> None:
         self.seeks.append(offset)
