@@ -4,12 +4,15 @@ consumer is built, never started, and its call to Kafka is replaced)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from faust.types import TP
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from liaison.settings import load_settings
 from pipelines.app import create_app
@@ -66,3 +69,39 @@ def test_looking_at_what_is_uncommitted_takes_nothing(consumer):
     taken = _kafka_answers(consumer, ok=True)
     assert _commit(consumer)
     assert taken == [{TP0: 7}]
+
+
+class _SeekingConsumer:
+    """Takes seeks as aiokafka's consumer does: an offset that is not an int of at least
+    zero is refused with ``ValueError`` (``AIOKafkaConsumer.seek``)."""
+
+    def __init__(self) -> None:
+        self.sought: dict[TP, int] = {}
+
+    async def seek_wait(self, partitions: dict[TP, Any]) -> None:
+        for tp, offset in partitions.items():
+            if not isinstance(offset, int) or offset < 0:
+                raise ValueError("Offset must be a positive integer")
+            self.sought[tp] = offset
+
+
+_CHANGELOGS = [TP("liaison-pipeline-versions-changelog", p) for p in range(4)]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(known=st.lists(st.one_of(st.none(), st.integers(-1, 10**6)), min_size=1, max_size=4))
+def test_a_standby_seek_never_stops_the_worker_on_an_offset_not_built_yet(consumer, known):
+    # A rebalance during recovery adds its standby partitions with no offset (None) while
+    # the recovery under way goes on to seek the standbys it had: Faust passed the None to
+    # aiokafka, whose ValueError ended the worker (seen scaling 1 -> 3 -> 1 under load).
+    recovery = consumer.app.tables.recovery
+    offsets = Counter(dict(zip(_CHANGELOGS, known, strict=False)))
+    seeking = _SeekingConsumer()
+    run = recovery._seek_offsets(seeking, set(offsets), offsets, "standby")
+    consumer.app.loop.run_until_complete(run)
+    # What is known is sought (-1, "nothing read yet", from the start); a partition with no
+    # offset yet is left to the recovery the rebalance restarts, which builds its offset.
+    expected = {tp: max(offset, 0) for tp, offset in offsets.items() if offset is not None}
+    assert seeking.sought == expected
