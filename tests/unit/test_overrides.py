@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from liaison.settings import load_settings
 from pipelines.app import create_app
-from pipelines.overrides import uncommitted
+from pipelines.overrides import Verdict, uncommitted
 
 TP0 = TP("liaison.ingest.cen", 0)
 
@@ -105,3 +105,77 @@ def test_a_standby_seek_never_stops_the_worker_on_an_offset_not_built_yet(consum
     # offset yet is left to the recovery the rebalance restarts, which builds its offset.
     expected = {tp: max(offset, 0) for tp, offset in offsets.items() if offset is not None}
     assert seeking.sought == expected
+
+
+def _covered(offsets: set[int], gaps: list[tuple[int, int]]) -> set[int]:
+    return offsets | {o for begin, end in gaps for o in range(begin, end)}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    committed=st.integers(1, 500),
+    acked=st.sets(st.integers(0, 40), min_size=1, max_size=30),
+    gaps=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6)), max_size=3),
+)
+def test_a_commit_never_passes_an_offset_neither_acknowledged_nor_a_gap(
+    consumer, committed, acked, gaps
+):
+    # Faust (#606) commits past the committed offset itself when the one after it is
+    # acknowledged: that record was never done, and a crash then skips it for good.
+    consumer._acked.clear()
+    consumer._acked_index.clear()
+    consumer._gap.clear()
+    consumer._committed_offset[TP0] = committed
+    offsets = {committed - 5 + a for a in acked}
+    intervals = [(committed + b, committed + b + n) for b, n in gaps]
+    _acknowledge(consumer, sorted(offsets))  # type: ignore[arg-type]
+    for begin, end in intervals:  # gaps the drain loop saw in the log
+        consumer._gap[TP0].addi(begin, end)
+    consumer._gap[TP0].merge_overlaps()
+    done = _covered(offsets, intervals)
+    asked = _kafka_answers(consumer, ok=True)
+    for _ in range(8):  # commit until nothing moves (stale acknowledgements go first)
+        _commit(consumer)
+    highest = max((a[TP0] for a in asked), default=committed)
+    assert set(range(committed, highest)) <= done
+    # and not wedged where the committed offset's own record is done
+    if committed in offsets:
+        assert highest > committed
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(committed=st.integers(1, 10**6), deleted=st.integers(1, 40), read=st.integers(1, 20))
+def test_a_commit_passes_over_what_retention_deleted_before_it_was_read(
+    consumer, committed, deleted, read
+):
+    # The log starts past the committed offset (retention deleted the records between):
+    # the read-order guard hands over the first record left, and the commit must follow.
+    assert TP0.topic in consumer.app.in_order_topics
+    consumer._acked.clear()
+    consumer._acked_index.clear()
+    consumer._gap.clear()
+    consumer._committed_offset[TP0] = committed
+    start = committed + deleted
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, start)
+
+    consumer.earliest_offsets = earliest_offsets
+    consumer._read_order().sought(TP0, committed)
+
+    async def arrive() -> None:
+        assert consumer._read_order().verdict(TP0, start) is Verdict.AHEAD
+        assert await consumer._ahead(TP0, start) is Verdict.HAND_OVER
+        if deleted > 1:  # what Faust's drain loop records itself for the jump it sees
+            await consumer._add_gap(TP0, committed + 1, start)
+
+    consumer.app.loop.run_until_complete(arrive())
+    _acknowledge(consumer, range(start, start + read))
+    asked = _kafka_answers(consumer, ok=True)
+    for _ in range(4):
+        _commit(consumer)
+    assert max(a[TP0] for a in asked) == start + read

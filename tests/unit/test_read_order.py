@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from faust.types import TP
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from intervaltree import IntervalTree
 
 from pipelines.overrides import ReadOrder, Verdict, _InOrderReads
 
@@ -34,6 +36,7 @@ class _FaustLike:
         self.in_transit: list[int] = []  # a batch fetched before the next seek
         self.seeks: list[int] = []
         self._moved = 0
+        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)  # Faust's
 
     def assignment(self) -> set[TP]:
         return {TP0}
