@@ -61,6 +61,7 @@ from liaison.health import Health
 from liaison.identity import record_key
 from liaison.kafka.client import (
     DeliveryCallback,
+    KafkaConfig,
     KafkaConsumer,
     KafkaProducer,
     consumer_config,
@@ -104,15 +105,41 @@ class Connector(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
+# Beyond a sink's retry budget, what one attempt and the commit after it may take.
+_POLL_MARGIN_S = 120.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
+    """How long a sink keeps trying an endpoint that answers as down: until
+    ``give_up_after_s`` from the first attempt (and at most ``max_attempts``, when given),
+    waiting between attempts with exponential backoff and full jitter."""
+
+    give_up_after_s: float = 300.0
+    max_attempts: int | None = None
     base_s: float = 0.5
     cap_s: float = 30.0
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt))."""
-        return rng.uniform(0.0, min(self.cap_s, self.base_s * 2**attempt))
+    def next_delay(self, attempt: int, elapsed_s: float, rng: random.Random) -> float | None:
+        """The wait before the next attempt, ``attempt`` made so far and ``elapsed_s`` spent
+        since the first began; None to give up. Full jitter: uniform in
+        [0, min(cap, base * 2**attempt)), cut to what is left of the budget."""
+        left = self.give_up_after_s - elapsed_s
+        if left <= 0 or (self.max_attempts is not None and attempt >= self.max_attempts):
+            return None
+        return min(left, rng.uniform(0.0, min(self.cap_s, self.base_s * 2**attempt)))
+
+
+def sink_consumer_config(
+    settings: Settings, group: str, bootstrap: str, retry: RetryPolicy
+) -> KafkaConfig:
+    """A sink's consumer: the group takes a consumer that polls less often than
+    ``max.poll.interval.ms`` for gone, and a sink does not poll while it waits out an
+    endpoint, for up to its retry budget."""
+    poll_s = retry.give_up_after_s + _POLL_MARGIN_S
+    return consumer_config(
+        settings, group, bootstrap, **{"max.poll.interval.ms": int(poll_s * 1000)}
+    )
 
 
 class SinkTask(ABC):
@@ -160,9 +187,10 @@ class SinkRunner:
         self.metrics.deliveries.labels(task.name, partner)
         for reason in ("retry", "refused", "gave-up"):
             self.metrics.delivery_failures.labels(task.name, partner, reason)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(give_up_after_s=settings.delivery_give_up_s)
         self.consumer = KafkaConsumer(
-            consumer_config(settings, sink_group(settings, task.name), bootstrap), [topic]
+            sink_consumer_config(settings, sink_group(settings, task.name), bootstrap, self.retry),
+            [topic],
         )
         self.producer = KafkaProducer(producer_config(settings, bootstrap))
         self.events = AvroCodec(EVENT, max_bytes=_EVENT_ROOM)
@@ -201,18 +229,22 @@ class SinkRunner:
         except (SerdeError, ValueError, TypeError, KeyError) as exc:
             self._dead_letter(message, type(exc).__name__, str(exc))
             return receipt_of(self, message, None, ReceiptOutcome.DEAD_LETTERED, type(exc).__name__)
-        reason = "no attempt made"
         name, metrics, started = self.task.name, self.metrics, time.perf_counter()
-        for attempt in range(self.retry.max_attempts):
-            if attempt and stop.wait(self.retry.delay(attempt, self._rng)):
-                return None
+        attempt = 0
+        while True:
             self._beat()  # waiting out a failing endpoint is work, not a hang
+            attempt += 1
             try:
                 self.task.put(event, message)
             except EndpointUnavailableError as exc:
                 reason = str(exc)
                 metrics.delivery_failures.labels(name, self.partner, "retry").inc()
-                log.warning("%s: attempt %d failed: %s", name, attempt + 1, reason)
+                log.warning("%s: attempt %d failed: %s", name, attempt, reason)
+                wait = self.retry.next_delay(attempt, time.perf_counter() - started, self._rng)
+                if wait is None:
+                    break
+                if stop.wait(wait):
+                    return None
                 continue
             except DeliveryRefusedError as exc:
                 metrics.delivery_failures.labels(name, self.partner, "refused").inc()
@@ -222,7 +254,8 @@ class SinkRunner:
             metrics.delivery_duration.labels(name).observe(time.perf_counter() - started)
             return receipt_of(self, message, event, ReceiptOutcome.DELIVERED, None)
         metrics.delivery_failures.labels(name, self.partner, "gave-up").inc()
-        given_up = f"{self.retry.max_attempts} attempts failed; last: {reason}"
+        spent = time.perf_counter() - started
+        given_up = f"{attempt} attempts failed in {spent:.0f} s; last: {reason}"
         self._dead_letter(message, "DeliveryFailed", given_up)
         return receipt_of(self, message, event, ReceiptOutcome.DEAD_LETTERED, given_up)
 

@@ -3,8 +3,9 @@
 Each event is POSTed as JSON (:mod:`liaison.model.jsonform`) with ``Idempotency-Key``: the
 event id, the same on every attempt, so the receiver can drop a repeat. Retriable answers
 (408, 425, 429, 5xx, a timeout, a refused connection) are tried again after an exponential
-backoff with full jitter, up to ``max_attempts``; a permanent rejection (other 4xx) or the
-last failed attempt sends the event to the dead-letter topic with the reason. The consumer
+backoff with full jitter, for up to ``LIAISON_DELIVERY_GIVE_UP_S`` (five minutes); a
+permanent rejection (other 4xx) or the last failed attempt sends the event to the
+dead-letter topic with the reason. The consumer
 offset of an event is stored only once it was delivered or dead-lettered, so a sink stopped
 while an endpoint is down resumes with that event.
 """

@@ -102,6 +102,10 @@ class Settings(BaseModel):
     watchdog_stall_s: float = Field(default=30.0, gt=0)
 
     # Connectors.
+    # How long a sink keeps trying a partner endpoint that answers as down (5xx, 429, a
+    # timeout) before it dead-letters the event, DeliveryFailed: an outage shorter than
+    # this delays deliveries (the lag alerts say so) and loses none to the dead letters.
+    delivery_give_up_s: float = Field(default=300.0, gt=0, le=3600)
     cen_inbox: Path | None = Field(default=None, description="default: <state_dir>/cen/inbox")
     cen_archive: Path | None = Field(default=None, description="default: <state_dir>/cen/archive")
     # The largest CEN export file taken in; a larger one is refused whole and archived.

@@ -30,7 +30,8 @@ from stack.synthetic.generator import TrafficGenerator
 
 pytestmark = pytest.mark.integration
 
-FAST = RetryPolicy(max_attempts=5, base_s=0.05, cap_s=0.2)
+ATTEMPTS = 5
+FAST = RetryPolicy(max_attempts=ATTEMPTS, base_s=0.05, cap_s=0.2)
 
 
 class Endpoint:
@@ -220,9 +221,9 @@ def test_an_endpoint_that_never_recovers_is_given_up_after_the_bounded_attempts(
             retry=FAST,
             timeout_s=1.0,
         )
-        _run(sink, lambda: len(endpoint.requests) >= FAST.max_attempts, limit_s=30)
+        _run(sink, lambda: len(endpoint.requests) >= ATTEMPTS, limit_s=30)
         time.sleep(0.5)
-    assert len(endpoint.requests) == FAST.max_attempts
+    assert len(endpoint.requests) == ATTEMPTS
 
 
 def test_a_sink_stopped_while_the_endpoint_is_down_resumes_with_the_undelivered(
