@@ -157,6 +157,9 @@ class ChaosReport:
     # gave up after its attempts (DeliveryFailed: the event waits there to be re-driven).
     sink_dead_letters: Counter[str] = field(default_factory=Counter)
     duration_s: float = 0.0
+    # Stopped early (SIGINT, SIGTERM): the pipeline was not drained, so what it had not
+    # finished counts as lost; the figures are not a run's.
+    interrupted: bool = False
 
     def kinds(self) -> Counter[str]:
         return Counter(f.kind for f in self.faults)
@@ -186,7 +189,8 @@ class ChaosReport:
 
     def ok(self) -> bool:
         return (
-            self.lost == 0
+            not self.interrupted
+            and self.lost == 0
             and not self.unread_partitions
             and not self.over_bound
             and self.copies_change_ids == 0
@@ -220,7 +224,10 @@ class ChaosReport:
         }
 
     def lines(self) -> list[str]:
-        out = [
+        out = []
+        if self.interrupted:
+            out.append("Interrupted: the pipeline was not drained; these are not a run's figures")
+        out += [
             f"{len(self.faults)} faults in {self.duration_s:.0f} s (seed {self.seed}): "
             + ", ".join(f"{k} {n}" for k, n in sorted(self.kinds().items())),
             f"Inputs accepted: {self.accepted}; delivered {self.delivered}, dropped with an "
@@ -317,6 +324,7 @@ def run_chaos(
         )
         report = run.execute()
         report.duration_s = time.time() - started
+        report.interrupted = stop.is_set()
         for line in report.lines():
             out(line)
         return report

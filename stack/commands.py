@@ -206,6 +206,8 @@ def chaos(**given: Any) -> None:
         )
     json_path: Path | None = given["json_path"]
     report = run_chaos(current_settings(), options, out=click.echo)
+    if report.interrupted:
+        raise click.ClickException("interrupted; no report written")
     if json_path is not None:
         write_report(report, json_path)
         click.echo(f"Report written to {json_path}")

@@ -53,3 +53,6 @@ def test_a_run_is_good_only_when_nothing_is_lost_unread_over_its_bound_or_reiden
     assert not ChaosReport(seed=1, faults=[over]).ok()
     within = Fault("worker-kill", "", at=1.0, uncommitted=4, duplicated_inputs=4)
     assert ChaosReport(seed=1, faults=[within]).ok()
+    stopped = ChaosReport(seed=1, interrupted=True)  # lost or not: the run did not finish
+    assert not stopped.ok()
+    assert stopped.lines()[0].startswith("Interrupted")
