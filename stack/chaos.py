@@ -260,15 +260,32 @@ class ChaosReport:
         return out
 
 
+class _Signals:
+    """Until closed, SIGINT and SIGTERM stop the run and mark it interrupted (the run sets
+    ``stop`` itself too, at its end)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop, self.interrupted = stop, threading.Event()
+        self._previous = {
+            sig: signal.signal(sig, self._on) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+
+    def _on(self, *_: object) -> None:
+        self.interrupted.set()
+        self.stop.set()
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def run_chaos(
     settings: Settings, options: ChaosOptions, out: Callable[[str], None] = print
 ) -> ChaosReport:
     """Run the suite and return its report; everything started is stopped at the end."""
     started = time.time()
     stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    signals = _Signals(stop)
     data_dir = settings.state_dir / "chaos"
     cluster = EmbeddedCluster(data_dir / "kafka", settings.cache_dir, heap_mb=options.heap_mb)
     if cluster.layout_file.is_file():
@@ -324,7 +341,7 @@ def run_chaos(
         )
         report = run.execute()
         report.duration_s = time.time() - started
-        report.interrupted = stop.is_set()
+        report.interrupted = signals.interrupted.is_set()
         for line in report.lines():
             out(line)
         return report
@@ -338,8 +355,7 @@ def run_chaos(
             intake.stop()
         out("Stopping the cluster...")
         cluster.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.close()
 
 
 @dataclass

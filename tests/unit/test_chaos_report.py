@@ -3,13 +3,25 @@ verdict."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import threading
 from collections import Counter
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stack.chaos import KINDS, ChaosOptions, ChaosReport, Fault, _blame_copies, _Fates, _schedule
+from stack.chaos import (
+    KINDS,
+    ChaosOptions,
+    ChaosReport,
+    Fault,
+    _blame_copies,
+    _Fates,
+    _schedule,
+    _Signals,
+)
 from stack.commands import CHAOS_KINDS
 
 
@@ -56,3 +68,16 @@ def test_a_run_is_good_only_when_nothing_is_lost_unread_over_its_bound_or_reiden
     stopped = ChaosReport(seed=1, interrupted=True)  # lost or not: the run did not finish
     assert not stopped.ok()
     assert stopped.lines()[0].startswith("Interrupted")
+
+
+def test_only_a_signal_marks_a_run_interrupted():
+    stop = threading.Event()
+    signals = _Signals(stop)
+    try:
+        stop.set()  # the run's own end
+        assert not signals.interrupted.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert signals.interrupted.wait(5)
+    finally:
+        signals.close()
+    assert signal.getsignal(signal.SIGTERM) is not signals._on
