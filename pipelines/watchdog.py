@@ -17,7 +17,8 @@ Every ``CHECK_S`` the watchdog looks at each assigned partition of the stages' i
 stalled when for ``stall_s``:
 
 - ``commit``: its committed offset has not moved while an acknowledged offset lies past it;
-- ``fetch``: the last offset handed to its stream has not moved while records wait past it.
+- ``fetch``: the last offset handed to its stream has not moved while records wait past it
+  (how far its log goes as the last fetch said, or as the broker says when no fetch has).
 
 The first repair is a seek: to the committed offset for a wedged commit (the record at the
 gap is read again and acknowledged, the rest done again: at-least-once), to the next
@@ -30,6 +31,8 @@ stalled now and ``liaison_worker_stall_repairs`` counts the repairs; the alert r
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -38,6 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from liaison.metrics import PipelineMetrics
@@ -53,6 +57,7 @@ __all__ = [
     "Watchdog",
     "register",
     "view_of",
+    "views_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,7 @@ class Stall:
     for_s: float
     repair: Repair
     seek_to: int  # for a seek
+    view: View | None = None  # what the consumer held at the time
 
 
 @dataclass
@@ -136,11 +142,11 @@ class Watchdog:
         repair = Repair.SEEK if track.seeks == 0 else Repair.RESTART
         waiting_acked = view.acked is not None and view.acked >= committed
         if waiting_acked and now - track.committed_since >= self.stall_s:
-            return Stall(tp, "commit", now - track.committed_since, repair, committed)
+            return Stall(tp, "commit", now - track.committed_since, repair, committed, view)
         next_read = committed if view.read is None else view.read + 1
         waiting_records = view.highwater is not None and view.highwater > next_read
         if waiting_records and now - track.read_since >= self.stall_s:
-            return Stall(tp, "fetch", now - track.read_since, repair, next_read)
+            return Stall(tp, "fetch", now - track.read_since, repair, next_read, view)
         return None
 
 
@@ -166,6 +172,35 @@ def view_of(consumer: Any, topics: Collection[str]) -> dict[TP, View]:
     return views
 
 
+async def views_of(consumer: Any, topics: Collection[str]) -> dict[TP, View]:
+    """:func:`view_of`, with the broker asked how far the log goes for each partition no
+    fetch has told the consumer of: one never fetched since it was assigned is otherwise
+    never seen to have records waiting."""
+    views = view_of(consumer, topics)
+    unknown = [tp for tp, view in views.items() if view.highwater is None]
+    if not unknown:
+        return views
+    try:
+        ends = await asyncio.wait_for(consumer.highwaters(*unknown), CHECK_S)
+    except (KafkaError, TimeoutError, OSError) as exc:  # asked again at the next check
+        log.debug("watchdog: end offsets not known (%s)", type(exc).__name__)
+        return views
+    for tp in unknown:
+        end = ends.get(tp)
+        if isinstance(end, int) and end >= 0:
+            views[tp] = dataclasses.replace(views[tp], highwater=end)
+    return views
+
+
+def _offsets(view: View | None) -> str:
+    if view is None:
+        return "no view"
+    return (
+        f"committed {view.committed}, acknowledged up to {view.acked}, read {view.read}, "
+        f"log end {view.highwater}"
+    )
+
+
 class PartitionStalledError(RuntimeError):
     """A partition stalled again after its seek: the worker ends, to start over."""
 
@@ -181,24 +216,26 @@ def register(app: faust.App, settings: Settings, metrics: PipelineMetrics) -> Wa
         if app.rebalancing or app.in_recovery or not recovery.completed.is_set():
             watchdog.pause(now)
             return
-        for stall in watchdog.check(view_of(app.consumer, topics), now):
+        for stall in watchdog.check(await views_of(app.consumer, topics), now):
             metrics.stall_repairs.labels(stall.kind, stall.repair.value).inc()
             where = f"{stall.tp.topic}[{stall.tp.partition}]"
             if stall.repair is Repair.SEEK:
                 log.warning(
-                    "watchdog: %s stalled (%s) for %.0f s with work waiting; seeking to %d",
+                    "watchdog: %s stalled (%s) for %.0f s with work waiting (%s); seeking to %d",
                     where,
                     stall.kind,
                     stall.for_s,
+                    _offsets(stall.view),
                     stall.seek_to,
                 )
                 await app.consumer.seek(stall.tp, stall.seek_to)
                 continue
             log.error(
-                "watchdog: %s stalled (%s) again after a seek; the worker stops to start "
+                "watchdog: %s stalled (%s) again after a seek (%s); the worker stops to start "
                 "over from its commits",
                 where,
                 stall.kind,
+                _offsets(stall.view),
             )
             await app.crash(PartitionStalledError(f"{where} stalled ({stall.kind})"))
             return

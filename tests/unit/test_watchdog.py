@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.watchdog import Repair, Stall, View, Watchdog
+from pipelines.watchdog import Repair, Stall, View, Watchdog, views_of
 
 TP0 = TP("liaison.ingest.cen", 0)
 STALL_S = 60.0
@@ -88,3 +90,41 @@ def test_a_partition_that_keeps_moving_is_never_stalled(steps):
         read = max(read + read_step + 1, committed - 1)
         view = View(committed=committed, acked=read, read=read, highwater=read + 1 + waiting)
         assert watchdog.check({TP0: view}, n * 5.0) == []
+
+
+class _NeverFetched:
+    """A consumer as the watchdog reads it, holding one partition it has never fetched:
+    no highwater is known from a fetch, while the broker's log holds ``end`` records."""
+
+    def __init__(self, committed: int | None, end: int) -> None:
+        self._committed_offset = {TP0: committed}
+        self._acked: dict[TP, list[int]] = {}
+        self._read_offset: dict[TP, int] = {}
+        self.end = end
+        self.asked: list[tuple[TP, ...]] = []
+
+    def assignment(self) -> set[TP]:
+        return {TP0}
+
+    def highwater(self, tp: TP) -> int:
+        raise KeyError(tp)  # aiokafka: no fetch has told it yet
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        self.asked.append(tps)
+        return dict.fromkeys(tps, self.end)
+
+
+@given(committed=st.one_of(st.none(), st.integers(0, 10**6)), waiting=st.integers(1, 1000))
+def test_a_partition_never_fetched_is_noticed(committed, waiting):
+    # Faust can leave a partition assigned and never fetched (#629): nothing was ever read,
+    # so no fetch told the consumer how far its log goes; the broker must be asked.
+    consumer = _NeverFetched(committed, end=(committed or 0) + waiting)
+    watchdog = Watchdog(STALL_S)
+    stalls = []
+    for n in range(14):
+        views = asyncio.run(views_of(consumer, {TP0.topic}))
+        stalls += watchdog.check(views, n * 5.0)
+    assert [(s.kind, s.repair, s.seek_to) for s in stalls] == [
+        ("fetch", Repair.SEEK, committed or 0)
+    ]
+    assert all(asked == (TP0,) for asked in consumer.asked)
