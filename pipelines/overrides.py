@@ -119,7 +119,17 @@ class _NoSkippedCommits:
             and committed not in self._acked_index[tp]  # type: ignore[attr-defined]
             and not self._gap[tp].at(committed)  # type: ignore[attr-defined]
         ):
-            log.debug("%s[%d]: commit waits for offset %d", tp.topic, tp.partition, committed)
+            waits = self.__dict__.setdefault("_commit_waits", {})
+            if waits.get(tp) != committed:  # once per offset waited for
+                waits[tp] = committed
+                log.info(
+                    "%s[%d]: commit waits at offset %d, not acknowledged (acknowledged: %d to %d)",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                    min(acked),
+                    max(acked),
+                )
             return None
         new: int | None = super()._new_offset(tp)  # type: ignore[misc]
         return new
