@@ -117,6 +117,7 @@ class _NoSkippedCommits:
             and acked
             and max(acked) > committed
             and committed not in self._acked_index[tp]  # type: ignore[attr-defined]
+            and committed not in acked  # Faust folds its gaps into this list alone
             and not self._gap[tp].at(committed)  # type: ignore[attr-defined]
         ):
             waits = self.__dict__.setdefault("_commit_waits", {})
@@ -206,8 +207,9 @@ class _InOrderReads:
             if offset:
                 order.sought(tp, offset)
                 continue
-            # No commit (Faust and aiokafka take 0 for none): aiokafka leaves the position
-            # where a fetch before the stream read anything left it, so seek to the start.
+            # No commit (aiokafka answers None; Faust takes 0 for none too): aiokafka leaves
+            # the position where a fetch before the stream read anything left it, so seek
+            # to the start.
             start = starts.get(tp)
             if start is not None and start >= 0:
                 await self.seek(tp, start)

@@ -20,9 +20,10 @@ stalled when for ``stall_s``:
 - ``fetch``: the last offset handed to its stream has not moved while records wait past it
   (how far its log goes as the last fetch said, or as the broker says when no fetch has).
 
-The first repair is a seek: to the committed offset for a wedged commit (the record at the
-gap is read again and acknowledged, the rest done again: at-least-once), to the next
-offset for a partition not fetched (the fetcher starts over for it). A partition that stalls
+The first repair is a seek to the committed offset, where a restart would read from: for a
+wedged commit the record at the gap is read again and acknowledged, for a partition not
+fetched the fetcher starts over for it; what was done past the commit is done again
+(at-least-once). A partition that stalls
 again after its seek ends the worker with an error (a loud restart from its commits, by
 Kubernetes or whoever runs it). ``liaison_worker_stalled_partitions`` says how many are
 stalled now and ``liaison_worker_stall_repairs`` counts the repairs; the alert rule
@@ -146,7 +147,10 @@ class Watchdog:
         next_read = committed if view.read is None else view.read + 1
         waiting_records = view.highwater is not None and view.highwater > next_read
         if waiting_records and now - track.read_since >= self.stall_s:
-            return Stall(tp, "fetch", now - track.read_since, repair, next_read, view)
+            # From the commit, as a restart would: "read + 1" can be one past a committed
+            # record never done (Faust's read offset is the next to read after its seek to
+            # the commits, the last handed over elsewhere), where the commit then waits.
+            return Stall(tp, "fetch", now - track.read_since, repair, committed, view)
         return None
 
 

@@ -128,3 +128,23 @@ def test_a_partition_never_fetched_is_noticed(committed, waiting):
         ("fetch", Repair.SEEK, committed or 0)
     ]
     assert all(asked == (TP0,) for asked in consumer.asked)
+
+
+@given(
+    committed=st.integers(0, 10**6),
+    read_from=st.integers(-20, 20),
+    waiting=st.integers(1, 500),
+)
+def test_a_fetch_repair_never_seeks_past_the_committed_offset(committed, read_from, waiting):
+    # Faust's read offset is the last record handed over in one place and the next one to
+    # read in another (after its seek to the commits): a seek to "read + 1" can land one
+    # past the committed record, never done, and the commit then waits there for good.
+    # The commit is where a restart would read from: the repair reads from there too.
+    read = max(committed + read_from, 0)
+    idle = View(
+        committed=committed, acked=None, read=read, highwater=max(read + 1, committed) + waiting
+    )
+    stalls = [s for checks in _run(Watchdog(STALL_S), [idle] * 14) for s in checks]
+    assert stalls
+    assert stalls[0].kind == "fetch"
+    assert stalls[0].seek_to == committed
