@@ -51,6 +51,7 @@ from pipelines.catalogue import input_topics
 
 __all__ = [
     "CHECK_S",
+    "FETCH_PATIENCE",
     "PartitionStalledError",
     "Repair",
     "Stall",
@@ -64,6 +65,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHECK_S = 5.0
+# A partition still not read after its seek is restarted only after this many stall times
+# (a commit still stalled, after one): a backlogged worker leaves partitions unread while
+# it works through the others, a seek does not change that, and a restart makes it worse.
+FETCH_PATIENCE = 3
 
 
 class Repair(StrEnum):
@@ -146,7 +151,8 @@ class Watchdog:
             return Stall(tp, "commit", now - track.committed_since, repair, committed, view)
         next_read = committed if view.read is None else view.read + 1
         waiting_records = view.highwater is not None and view.highwater > next_read
-        if waiting_records and now - track.read_since >= self.stall_s:
+        patience = self.stall_s * (FETCH_PATIENCE if track.seeks else 1)
+        if waiting_records and now - track.read_since >= patience:
             # From the commit, as a restart would: "read + 1" can be one past a committed
             # record never done (Faust's read offset is the next to read after its seek to
             # the commits, the last handed over elsewhere), where the commit then waits.

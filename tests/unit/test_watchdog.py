@@ -148,3 +148,20 @@ def test_a_fetch_repair_never_seeks_past_the_committed_offset(committed, read_fr
     assert stalls
     assert stalls[0].kind == "fetch"
     assert stalls[0].seek_to == committed
+
+
+def test_a_partition_still_unread_after_its_seek_gets_longer_before_a_restart():
+    # A backlogged worker leaves partitions unread for a while as it works through others,
+    # which a seek does not change; a restart (its tables recovered again) makes the
+    # backlog worse. A commit stalled again is restarted after STALL_S; a fetch, later.
+    idle = View(committed=58, acked=None, read=57, highwater=90)
+    found = _run(Watchdog(STALL_S), [idle] * 60)
+    at = [(n * 5.0, s.repair) for n, checks in enumerate(found) for s in checks]
+    assert at[0] == (STALL_S, Repair.SEEK)
+    assert at[1] == (STALL_S + 3 * STALL_S, Repair.RESTART)
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    found = _run(Watchdog(STALL_S), [wedged] * 40)
+    assert [(n * 5.0, s.repair) for n, checks in enumerate(found) for s in checks][:2] == [
+        (STALL_S, Repair.SEEK),
+        (2 * STALL_S, Repair.RESTART),
+    ]
