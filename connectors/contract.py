@@ -17,8 +17,9 @@ Sinks deliver a partner topic to the far side. A :class:`SinkTask` says how to d
 - records that do not decode are dead-lettered before the task sees them;
 - ``put`` takes one event: it delivers it, or buffers it for ``flush``;
 - :class:`~liaison.errors.EndpointUnavailableError` from ``put`` is retriable: the same event is
-  tried again after an exponential backoff with full jitter, up to ``max_attempts``, then
-  dead-lettered; :class:`~liaison.errors.DeliveryRefusedError` is permanent: dead-lettered at once;
+  tried again after an exponential backoff with full jitter, for up to the retry budget
+  (``LIAISON_DELIVERY_GIVE_UP_S``), then dead-lettered;
+  :class:`~liaison.errors.DeliveryRefusedError` is permanent: dead-lettered at once;
 - ``flush`` makes what ``put`` buffered durable on the far side; the runner calls it when the
   task says it is due, and on stop;
 - an offset is stored only once its event was delivered (put and flushed) or its dead letter
