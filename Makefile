@@ -22,7 +22,7 @@ fuzz: setup                    ## every decoder and parser fuzzed, FUZZ_CASES in
 CHAOS_FAULTS ?= 36
 CHAOS_SEED ?= 1
 
-chaos: setup kafka-jars         ## faults under load on a three-node cluster (CHAOS_FAULTS, about 25 min); bench/results/chaos.json
+chaos: setup kafka-jars         ## faults under load on a three-node cluster (CHAOS_FAULTS, about 35 min); bench/results/chaos.json
 	$(BIN)/liaison chaos --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED) --json bench/results/chaos.json
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
