@@ -38,8 +38,9 @@ what Faust does, why it matters here, and where upstream tracks it.
   wedges, a difference of one commits): the record at the committed offset itself, never
   acknowledged, is committed over, and a crash skips it for good (faust-streaming issue
   #606). Here a commit waits until the committed offset's own record is acknowledged or
-  lies in a gap the drain loop saw in the log; the watchdog repairs a commit that waits
-  too long (a seek back to the committed offset reads that record again).
+  lies in a gap of the log (what retention deleted, as the read-order guard records it);
+  the watchdog repairs a commit that waits too long (a seek back to the committed offset
+  reads that record again).
 """
 
 from __future__ import annotations

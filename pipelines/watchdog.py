@@ -93,7 +93,7 @@ class Stall:
     for_s: float
     repair: Repair
     seek_to: int  # for a seek
-    view: View | None = None  # what the consumer held at the time
+    view: View  # what the consumer held at the time
 
 
 @dataclass
@@ -202,9 +202,7 @@ async def views_of(consumer: Any, topics: Collection[str]) -> dict[TP, View]:
     return views
 
 
-def _offsets(view: View | None) -> str:
-    if view is None:
-        return "no view"
+def _offsets(view: View) -> str:
     return (
         f"committed {view.committed}, acknowledged up to {view.acked}, read {view.read}, "
         f"log end {view.highwater}"
