@@ -150,7 +150,8 @@ class PipelineMetrics:
                 "liaison_worker_stall_repairs",
                 "Partitions the worker's watchdog found stalled and repaired: kind commit "
                 "(commits stood still with acknowledged work past them) or fetch (records "
-                "waited and none was read); action seek, or restart when a seek did not help.",
+                "waited and none was read), or stage (a stage held events and acknowledged none); "
+                "action seek, or restart when a seek did not help (always for a stage).",
                 ["kind", "action"],
                 registry=registry,
             ),

@@ -74,8 +74,10 @@ def create_app(
     # Faust's own sensor (messages, tables, sends, rebalances) beside Liaison's metrics.
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
     metrics = PipelineMetrics.create(registry)
-    register_stages(app, settings, policy if policy is not None else policy_of(settings), metrics)
-    register_watchdog(app, settings, metrics)
+    stages = register_stages(
+        app, settings, policy if policy is not None else policy_of(settings), metrics
+    )
+    register_watchdog(app, settings, metrics, waiting=stages.waiting)
     return app
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -115,9 +116,9 @@ def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes,
 
 def register_stages(
     app: faust.App, settings: Settings, policy: RoutingPolicy, metrics: PipelineMetrics
-) -> None:
-    """Add every stage's agent and table to ``app``."""
-    Stages(app, settings, policy, metrics)
+) -> Stages:
+    """Add every stage's agent and table to ``app``; returns them."""
+    return Stages(app, settings, policy, metrics)
 
 
 class Stages:
@@ -149,6 +150,7 @@ class Stages:
         self.replay_window = timedelta(seconds=settings.replay_window_s)
         # Event time: the newest ingest time seen; windows are measured back from it.
         self.watermark = datetime.min.replace(tzinfo=UTC)
+        self._windows: weakref.WeakSet[InFlight] = weakref.WeakSet()
         self.sweepers = {
             name: Sweeper(settings.state_sweep_every)
             for name in ("versions", "fingerprints", "watch", "route")
@@ -214,7 +216,19 @@ class Stages:
     def _window(self, source: faust.Stream[bytes], name: str) -> InFlight:
         window = InFlight(source, limit=WINDOW, name=name)
         window.start()
+        self._windows.add(window)
         return window
+
+    def waiting(self) -> dict[str, int]:
+        """Per input topic, the events its stage holds (queued or in flight)."""
+        held: dict[str, int] = {}
+        for window in list(self._windows):
+            if window.stopped:
+                continue
+            count = window.waiting()
+            for topic in window.topics:
+                held[topic] = held.get(topic, 0) + count
+        return held
 
     async def dedupe_versions(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)

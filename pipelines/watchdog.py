@@ -14,19 +14,25 @@ faust-streaming (0.15.3) can leave a partition in either state without a word:
 
 Every ``CHECK_S`` the watchdog looks at each assigned partition of the stages' input topics
 (never during a rebalance or a table recovery, which stop both on purpose). A partition is
-stalled when for ``stall_s``:
+stalled when for ``stall_s``, while its stage holds none of the topic's events:
 
 - ``commit``: its committed offset has not moved while an acknowledged offset lies past it;
 - ``fetch``: the last offset handed to its stream has not moved while records wait past it
   (how far its log goes as the last fetch said, or as the broker says when no fetch has).
 
+A stage that holds events (queued for it or in flight) reaches each partition's records in
+their turn: a backlog or back-pressure, which a seek would only make longer and a restart
+worse, so its partitions' clocks start over at each check. A wedge behind a backlog is found
+once the stage has worked through it. A stage that holds events and commits or acknowledges
+nothing on any partition of a topic for ``STAGE_PATIENCE`` stall times is stuck as a whole
+(``stage``): the worker ends.
+
 The first repair is a seek to the committed offset, where a restart would read from: for a
 wedged commit the record at the gap is read again and acknowledged, for a partition not
 fetched the fetcher starts over for it; what was done past the commit is done again
-(at-least-once). A partition that stalls
-again after its seek ends the worker with an error (a loud restart from its commits, by
-Kubernetes or whoever runs it). ``liaison_worker_stalled_partitions`` says how many are
-stalled now and ``liaison_worker_stall_repairs`` counts the repairs; the alert rule
+(at-least-once). A partition that stalls again after its seek ends the worker with an
+error (a loud restart from its commits, by Kubernetes or whoever runs it).
+``liaison_worker_stall_repairs`` counts the repairs by kind and action; the alert rule
 ``LiaisonWorkerPartitionStalled`` fires on the first.
 """
 
@@ -36,7 +42,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -52,6 +58,7 @@ from pipelines.catalogue import input_topics
 __all__ = [
     "CHECK_S",
     "FETCH_PATIENCE",
+    "STAGE_PATIENCE",
     "PartitionStalledError",
     "Repair",
     "Stall",
@@ -69,6 +76,9 @@ CHECK_S = 5.0
 # (a commit still stalled, after one): a backlogged worker leaves partitions unread while
 # it works through the others, a seek does not change that, and a restart makes it worse.
 FETCH_PATIENCE = 3
+# A stage holding work (queued or in flight) that acknowledges nothing on any partition of
+# a topic for this many stall times is stuck as a whole: the worker ends.
+STAGE_PATIENCE = 4
 
 
 class Repair(StrEnum):
@@ -105,6 +115,14 @@ class _Track:
     seeks: int = 0
 
 
+@dataclass
+class _Stage:
+    """What a topic's partitions had committed and acknowledged, and since when."""
+
+    done: tuple[tuple[int, int | None, int | None], ...]
+    since: float
+
+
 class Watchdog:
     """Decides, from what the consumer holds, which partitions stall and how to repair them.
 
@@ -114,16 +132,24 @@ class Watchdog:
     def __init__(self, stall_s: float = 30.0) -> None:
         self.stall_s = stall_s
         self._tracks: dict[TP, _Track] = {}
+        self._stages: dict[str, _Stage] = {}
 
     def pause(self, now: float) -> None:
         """A rebalance or a recovery: nothing moves on purpose, so the clocks start over."""
         for track in self._tracks.values():
             track.committed_since = track.read_since = now
+        for stage in self._stages.values():
+            stage.since = now
 
-    def check(self, views: Mapping[TP, View], now: float) -> list[Stall]:
+    def check(
+        self, views: Mapping[TP, View], now: float, waiting: Mapping[str, int] | None = None
+    ) -> list[Stall]:
+        """The stalls in ``views``; ``waiting`` says, per topic, how many of its events the
+        worker holds (queued for its stage or in flight there)."""
+        waiting = waiting or {}
         for gone in set(self._tracks) - set(views):
             del self._tracks[gone]
-        stalls = []
+        stalls = self._stuck_stages(views, waiting, now)
         for tp, view in views.items():
             track = self._tracks.get(tp)
             if track is None:
@@ -134,6 +160,12 @@ class Watchdog:
                 track.committed, track.committed_since, track.seeks = view.committed, now, 0
             if view.read != track.read:
                 track.read, track.read_since = view.read, now
+            if waiting.get(tp.topic, 0) > 0:
+                # The stage has work in hand and reaches this partition's records in their
+                # turn: a backlog (or back-pressure), which a seek would only make longer.
+                # A wedge behind it is found once the stage has worked through it.
+                track.committed_since = track.read_since = now
+                continue
             stall = self._stall(tp, view, track, now)
             if stall is None:
                 continue
@@ -141,6 +173,31 @@ class Watchdog:
             # The clocks start over after a repair: the seek gets its own stall_s to work.
             track.committed_since = track.read_since = now
             track.seeks += 1
+        return stalls
+
+    def _stuck_stages(
+        self, views: Mapping[TP, View], waiting: Mapping[str, int], now: float
+    ) -> list[Stall]:
+        """One ``stage`` stall per topic whose stage holds work and has committed and
+        acknowledged nothing on any of its partitions for ``STAGE_PATIENCE`` stall times."""
+        by_topic: dict[str, list[tuple[TP, View]]] = {}
+        for tp, view in sorted(views.items()):
+            by_topic.setdefault(tp.topic, []).append((tp, view))
+        for gone in set(self._stages) - set(by_topic):
+            del self._stages[gone]
+        stalls = []
+        for topic, held in by_topic.items():
+            done = tuple((tp.partition, view.committed, view.acked) for tp, view in held)
+            stage = self._stages.get(topic)
+            if stage is None or stage.done != done or waiting.get(topic, 0) <= 0:
+                self._stages[topic] = _Stage(done, now)
+                continue
+            if now - stage.since >= STAGE_PATIENCE * self.stall_s:
+                tp, view = held[0]
+                stalls.append(
+                    Stall(tp, "stage", now - stage.since, Repair.RESTART, view.committed or 0, view)
+                )
+                stage.since = now
         return stalls
 
     def _stall(self, tp: TP, view: View, track: _Track, now: float) -> Stall | None:
@@ -213,8 +270,14 @@ class PartitionStalledError(RuntimeError):
     """A partition stalled again after its seek: the worker ends, to start over."""
 
 
-def register(app: faust.App, settings: Settings, metrics: PipelineMetrics) -> Watchdog:
-    """Run a watchdog over ``app``'s consumer every ``CHECK_S``; returns it."""
+def register(
+    app: faust.App,
+    settings: Settings,
+    metrics: PipelineMetrics,
+    waiting: Callable[[], Mapping[str, int]] = dict,
+) -> Watchdog:
+    """Run a watchdog over ``app``'s consumer every ``CHECK_S``; returns it. ``waiting``
+    says, per input topic, how many events its stage holds (see :meth:`Watchdog.check`)."""
     watchdog = Watchdog(settings.watchdog_stall_s)
     topics = input_topics(settings)
 
@@ -224,9 +287,23 @@ def register(app: faust.App, settings: Settings, metrics: PipelineMetrics) -> Wa
         if app.rebalancing or app.in_recovery or not recovery.completed.is_set():
             watchdog.pause(now)
             return
-        for stall in watchdog.check(await views_of(app.consumer, topics), now):
+        views = await views_of(app.consumer, topics)
+        held = waiting()
+        for stall in watchdog.check(views, now, held):
+            if stall.tp not in app.consumer.assignment():
+                continue  # revoked while the end offsets were asked for: not ours to repair
             metrics.stall_repairs.labels(stall.kind, stall.repair.value).inc()
             where = f"{stall.tp.topic}[{stall.tp.partition}]"
+            if stall.kind == "stage":
+                log.error(
+                    "watchdog: the stage reading %s holds %d events and has acknowledged "
+                    "nothing for %.0f s; the worker stops to start over from its commits",
+                    stall.tp.topic,
+                    held.get(stall.tp.topic, 0),
+                    stall.for_s,
+                )
+                await app.crash(PartitionStalledError(f"{stall.tp.topic} stuck (stage)"))
+                return
             if stall.repair is Repair.SEEK:
                 log.warning(
                     "watchdog: %s stalled (%s) for %.0f s with work waiting (%s); seeking to %d",

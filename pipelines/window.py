@@ -98,6 +98,19 @@ class InFlight:
         self._overlay: dict[tuple[int, bytes], bytes | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: asyncio.Future[None] | None = None
+        self.stopped = False
+
+    # -- what it holds (for the watchdog) --------------------------------------
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics its stage reads."""
+        return tuple(getattr(self.source.channel, "topics", ()))
+
+    def waiting(self) -> int:
+        """The events its stage holds: queued for it by the consumer, or in flight here."""
+        queue = getattr(self.source.channel, "_queue", None)  # made at the stage's first read
+        return self._held + (queue.qsize() if queue is not None else 0)
 
     # -- the stage's side ----------------------------------------------------
 
@@ -154,6 +167,7 @@ class InFlight:
         """End the background work; first, for up to ``drain_s``, let the events the window
         holds be confirmed, written and acknowledged (a clean stop then commits them).
         Returns how many were left unacknowledged: a restart reads those again."""
+        self.stopped = True
         held = self._held
         if drain_s > 0 and held and not any(task.done() for task in self._tasks):
             with contextlib.suppress(TimeoutError):

@@ -8,7 +8,7 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.watchdog import Repair, Stall, View, Watchdog, views_of
+from pipelines.watchdog import STAGE_PATIENCE, Repair, Stall, View, Watchdog, views_of
 
 TP0 = TP("liaison.ingest.cen", 0)
 STALL_S = 60.0
@@ -165,3 +165,70 @@ def test_a_partition_still_unread_after_its_seek_gets_longer_before_a_restart():
         (STALL_S, Repair.SEEK),
         (2 * STALL_S, Repair.RESTART),
     ]
+
+
+TP1 = TP("liaison.ingest.cen", 1)
+
+
+def test_a_partition_waiting_its_turn_in_a_backlogged_stage_is_not_stalled():
+    # After a seek to 569 the record there was handed to the stream (read 569), and the
+    # acknowledgements up to 594 are from before the seek. The stage holds 300 events of
+    # the topic (queued and in flight) and works through them: the record at 569 waits
+    # its turn. Neither a seek (more to do again) nor a restart helps a backlog.
+    behind = View(committed=569, acked=594, read=569, highwater=619)
+    not_read = View(committed=900, acked=None, read=899, highwater=990)  # back-pressure
+    watchdog = Watchdog(STALL_S)
+    for n in range(60):
+        moving = View(committed=1000 + n, acked=1010 + n, read=1010 + n, highwater=3000)
+        views = {TP0: behind, TP1: moving, TP("liaison.ingest.cen", 2): not_read}
+        assert watchdog.check(views, n * 5.0, waiting={TP0.topic: 300}) == []
+
+
+def test_a_wedge_behind_a_backlog_is_found_once_the_stage_has_worked_through_it():
+    wedged = View(committed=100, acked=140, read=140, highwater=141)
+    watchdog = Watchdog(STALL_S)
+    found = []
+    for n in range(40):
+        waiting = 250 if n < 20 else 0  # last seen with a backlog at 95 s
+        found += [
+            (n * 5.0, s.kind, s.repair)
+            for s in watchdog.check({TP0: wedged}, n * 5.0, waiting={TP0.topic: waiting})
+        ]
+    assert found[0] == (95.0 + STALL_S, "commit", Repair.SEEK)
+
+
+def test_a_stage_that_holds_work_and_acknowledges_nothing_ends_the_worker():
+    # Events queued and in flight, and for STAGE_PATIENCE stall times not one of the
+    # topic's partitions commits or acknowledges anything: the stage itself is stuck.
+    stuck = {
+        TP0: View(committed=100, acked=140, read=160, highwater=400),
+        TP1: View(committed=50, acked=None, read=70, highwater=300),
+    }
+    watchdog = Watchdog(STALL_S)
+    found = [
+        (n * 5.0, s)
+        for n in range(80)
+        for s in watchdog.check(stuck, n * 5.0, waiting={TP0.topic: 40})
+    ]
+    assert [(at, s.kind, s.repair) for at, s in found][:1] == [
+        (STAGE_PATIENCE * STALL_S, "stage", Repair.RESTART)
+    ]
+    assert len({s.tp.topic for _, s in found if s.kind == "stage"}) == 1
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.booleans()), min_size=1, max_size=80))
+def test_only_a_stage_that_stops_acknowledging_is_repaired_while_it_holds_work(steps):
+    """While the stage holds work and acknowledges something at least every stall time, no
+    partition of its topic is repaired, however still one of them stands."""
+    watchdog = Watchdog(STALL_S)
+    acked, since = 0, 0.0
+    for n, (waiting, progress) in enumerate(steps):
+        now = n * 5.0
+        if progress or now - since >= STALL_S - 5.0:
+            acked, since = acked + 1, now
+        views = {
+            TP0: View(committed=10, acked=30, read=30, highwater=90),
+            TP1: View(committed=100, acked=100 + acked, read=200, highwater=400),
+        }
+        stalls = watchdog.check(views, now, waiting={TP0.topic: waiting + 1})
+        assert stalls == [], (n, stalls)

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from faust.types.tuples import TP, RecordMetadata
 
+from pipelines.io import manual
 from pipelines.window import ConfirmedTable, InFlight, Pending
 
 
@@ -150,3 +151,36 @@ def test_a_stopping_window_first_lets_what_it_holds_be_acknowledged():
         loop.close()
     assert (drained, len(drained_acked)) == (0, 1)
     assert (stuck, stuck_acked) == (1, [])
+
+
+async def _holding(app: faust.App) -> tuple[tuple[str, ...], list[int]]:
+    """What a window says its stage holds: records queued on the stage's own channel by
+    the consumer, then events submitted and not yet acknowledged."""
+    table = _table(app)
+    table._verified_source_topics_for_partitions.add("window-test-input")
+    channel = app.topic("window-test-input").clone(is_iterator=True)
+    stream = manual(app.stream(channel))  # as the stages read: acknowledged by the window
+    window = InFlight(stream)
+    window.start()
+    counts = [window.waiting()]  # nothing read yet: the channel has no queue
+    for n in range(3):
+        channel.queue.put_nowait(n)  # as the consumer hands records over
+    counts.append(window.waiting())
+    pending = Pending(_Item(0))  # type: ignore[arg-type]
+    window.set(pending, table, b"record-1", b"seen")  # its changelog send never confirmed
+    await window.submit(pending)
+    await asyncio.sleep(0.1)
+    counts.append(window.waiting())
+    await window.stop()
+    return window.topics, counts
+
+
+def test_a_window_counts_what_its_stage_holds_queued_and_in_flight():
+    loop = asyncio.new_event_loop()
+    try:
+        app = faust.App("window-test", broker="kafka://127.0.0.1:9", store="memory://", loop=loop)
+        topics, counts = loop.run_until_complete(_holding(app))
+    finally:
+        loop.close()
+    assert topics == ("window-test-input",)
+    assert counts == [0, 3, 4]
