@@ -19,6 +19,12 @@ unclean election off. The faults (:data:`KINDS`):
 - ``partner-outage``: the partners' endpoints answer 503 for ``outage_s``, then hang for
   ``hang_s``, then recover.
 
+After each fault the run waits (up to ``recover_s``) until the pipeline has recovered from
+it before the next gap is drawn, so faults never pile up on a backlog and each one's
+recovery and copies are its own. A process that ends on its own (a worker its watchdog
+stopped, a crash) is started again after a few seconds, as Kubernetes would, and the report
+lists it.
+
 What a run reports (:class:`ChaosReport`, also as JSON):
 
 - accepted: records the sources wrote to the ingest topics; lost: those with no delivery
@@ -110,7 +116,12 @@ class ChaosOptions:
     hang_s: float = 20.0  # SIGSTOP of a node; a hanging partner
     outage_s: float = 30.0  # partners answering 503
     scale_hold_s: float = 20.0  # three workers under load, before two leave
-    settle_s: float = 240.0  # after the last fault: the longest wait for every input
+    # After each fault, the longest wait for the pipeline to recover before the next gap:
+    # an input sent after the fault delivered, and no more left uncommitted than at the
+    # fault (or a minute of load). Faults then never pile up on a backlog, and each one's
+    # recovery and copies are its own.
+    recover_s: float = 180.0
+    settle_s: float = 600.0  # after the last fault: the longest wait for every input
     heap_mb: int = 384  # each node's
 
     def __post_init__(self) -> None:
@@ -133,6 +144,13 @@ class Fault:
     extra_copies: int = 0
 
 
+@dataclass(frozen=True)
+class Restart:
+    process: str
+    exit_code: int
+    at_s: float  # seconds into the run when it was started again
+
+
 @dataclass
 class ChaosReport:
     seed: int
@@ -153,6 +171,9 @@ class ChaosReport:
     longest_still_s: float = 0.0  # the longest a partition's commit stood still with work
     lag_alerts: dict[str, str] = field(default_factory=dict)  # alert -> worst state seen
     sender_retries: int = 0
+    # Processes that ended on their own and were started again, as Kubernetes would (a
+    # worker its watchdog stopped, a crash).
+    restarts: list[Restart] = field(default_factory=list)
     # Dead letters of the sinks, by error class: a partner refused the event, or the sink
     # gave up after its attempts (DeliveryFailed: the event waits there to be re-driven).
     sink_dead_letters: Counter[str] = field(default_factory=Counter)
@@ -220,6 +241,7 @@ class ChaosReport:
             "recovery_by_kind": self.recovery(),
             "lag_alerts": self.lag_alerts,
             "sender_retries": self.sender_retries,
+            "restarts": [asdict(r) for r in self.restarts],
             "fault_log": [asdict(f) for f in self.faults],
         }
 
@@ -253,6 +275,16 @@ class ChaosReport:
             )
         if self.over_bound:
             out.append(f"Over the bound after: {', '.join(f.kind for f in self.over_bound)}")
+        out.append(
+            "Processes that ended on their own and were started again: "
+            + (
+                ", ".join(
+                    f"{r.process} (exit code {r.exit_code}, at {r.at_s:.0f} s)"
+                    for r in self.restarts
+                )
+                or "none"
+            )
+        )
         alerts = ", ".join(f"{a} {s}" for a, s in sorted(self.lag_alerts.items())) or "not seen"
         out.append(f"Lag alerts (worst state during the run): {alerts}")
         if self.lost_examples:
@@ -376,6 +408,11 @@ class _Run:
     _outputs: list[tuple[float, float]] = field(default_factory=list)  # (seen, ingested)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: _CommitWatcher = field(init=False)
+    _supervisor: _Supervisor = field(init=False)
+
+    def _spec_of(self, name: str) -> tuple[Process, dict[str, str]]:
+        base = "worker" if name.startswith("worker") else name  # worker-2, worker-3
+        return self.by_name[base], self.envs[base]
 
     def execute(self) -> ChaosReport:
         options = self.options
@@ -390,10 +427,14 @@ class _Run:
         watcher = self._watcher = _CommitWatcher(
             self.settings, self.settings.pipeline_app_id, self.by_name
         )
+        supervisor = self._supervisor = _Supervisor(
+            self.stack, self._spec_of, started=time.time(), out=self.out
+        )
         threads = [
             threading.Thread(target=self._load, args=(sender, options.seed), daemon=True),
             threading.Thread(target=self._observe, daemon=True),
             threading.Thread(target=watcher.run, args=(self.stop,), daemon=True),
+            threading.Thread(target=supervisor.run, args=(self.stop,), daemon=True),
         ]
         for thread in threads:
             thread.start()
@@ -412,7 +453,7 @@ class _Run:
                     f"fault {number}/{options.faults}: {kind} ({fault.target}), over in "
                     f"{fault.ended - fault.at:.0f} s; {fault.uncommitted} uncommitted at it"
                 )
-                self._check_stack()
+                self._wait_recovered(fault)
             self.out("Faults done; the load stops and the pipeline drains.")
             self._load_stop.set()
             sender.close()
@@ -424,6 +465,7 @@ class _Run:
             sender.abandon()
             for thread in [*threads, alerts]:
                 thread.join(timeout=30)
+        self.report.restarts = list(supervisor.restarts)
         self.report.unread_partitions = watcher.unread()
         self.report.longest_still_s = watcher.longest_still_s
         self._recoveries()
@@ -509,10 +551,27 @@ class _Run:
             time.sleep(2)
         self.out("The pipeline did not drain within the settle time; accounting as it stands.")
 
-    def _check_stack(self) -> None:
-        ended = self.stack.exited()
-        if ended is not None:
-            raise LiaisonError(f"a process ended on its own during the run: {ended}")
+    def _wait_recovered(self, fault: Fault) -> None:
+        """Until an input sent after ``fault`` reached a partner and the backlog is back to
+        what it was at the fault (or a minute of load), for at most ``recover_s``."""
+        limit = max(fault.uncommitted, int(self.options.rate * 60))
+        deadline = time.monotonic() + self.options.recover_s
+        while not self.stop.is_set():
+            if self._delivered_since(fault) and self._watcher.uncommitted() <= limit:
+                return
+            if time.monotonic() > deadline:
+                self.out(
+                    f"  not recovered within {self.options.recover_s:.0f} s; the next fault "
+                    "comes anyway"
+                )
+                return
+            self.stop.wait(2.0)
+
+    def _delivered_since(self, fault: Fault) -> bool:
+        if fault.kind == "partner-outage":
+            return any(ingested >= fault.at for _, ingested in list(self.intake.received))
+        with self._lock:
+            return any(ingested >= fault.at for _, ingested in self._outputs)
 
     # -- the faults -----------------------------------------------------------
 
@@ -577,8 +636,9 @@ class _Run:
     def _scale(self, fault: Fault, rng: random.Random) -> None:
         fault.target = "workers 1 -> 3 -> 1"
         workers = ["worker", "worker-2", "worker-3"]
-        for name in workers[1:]:
-            self.stack.start(self.by_name["worker"], self.envs["worker"], name=name)
+        with self._supervisor.lock:
+            for name in workers[1:]:
+                self.stack.start(self.by_name["worker"], self.envs["worker"], name=name)
         # Each worker's probe says it holds partitions and is not rebalancing (the admin
         # API's group calls can abort this process mid-fault: see stack.demo).
         _wait(lambda: all(map(self.stack.ready, workers)), 180, "three workers with partitions")
@@ -590,10 +650,15 @@ class _Run:
     def _restart(self, name: str, sig: signal.Signals) -> None:
         self._end(name, sig)
         time.sleep(self.options.down_s)
-        self.stack.start(self.by_name[name], self.envs[name])
+        with self._supervisor.lock:
+            self.stack.start(self.by_name[name], self.envs[name])
 
     def _end(self, name: str, sig: signal.Signals) -> None:
-        process = self.stack.processes.pop(name)
+        with self._supervisor.lock:
+            process = self.stack.processes.pop(name)
+        if process.poll() is not None:  # ended on its own just now
+            self._supervisor.ended(name, process.returncode)
+            return
         process.send_signal(sig)
         try:
             process.wait(timeout=90)
@@ -601,6 +666,56 @@ class _Run:
             process.kill()
             process.wait(timeout=30)
             raise LiaisonError(f"{name} did not stop within 90 s of {sig.name}") from None
+
+
+class _Supervisor:
+    """The part Kubernetes plays in a deployment: a process of the stack that ended on its
+    own (a worker its watchdog stopped, a crash) is started again after ``pause_s``, and
+    the restart goes on the report. A process a fault stops is taken out of the stack
+    under :attr:`lock` first, so it is never mistaken for one that ended on its own."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        spec_of: Callable[[str], tuple[Process, dict[str, str]]],
+        started: float,
+        out: Callable[[str], None],
+        pause_s: float = 5.0,
+    ) -> None:
+        self.stack = stack
+        self.spec_of = spec_of
+        self.started = started
+        self.out = out
+        self.pause_s = pause_s
+        self.lock = threading.RLock()
+        self.restarts: list[Restart] = []
+        self._ended: dict[str, float] = {}  # name -> when it was first seen ended (monotonic)
+
+    def check(self, now: float) -> None:
+        with self.lock:
+            for name, process in list(self.stack.processes.items()):
+                code = process.poll()
+                if code is None:
+                    self._ended.pop(name, None)
+                    continue
+                if now - self._ended.setdefault(name, now) < self.pause_s:
+                    continue
+                del self._ended[name]
+                spec, env = self.spec_of(name)
+                self.stack.start(spec, env, name=name)
+                restart = Restart(name, code, round(time.time() - self.started, 1))
+                self.restarts.append(restart)
+                self.out(f"{name} ended on its own (exit code {code}); started again")
+
+    def ended(self, name: str, code: int) -> None:
+        """``name`` ended on its own before a fault could stop it; the fault starts it."""
+        with self.lock:
+            self._ended.pop(name, None)
+            self.restarts.append(Restart(name, code, round(time.time() - self.started, 1)))
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.check(time.monotonic())
 
 
 def _schedule(options: ChaosOptions, rng: random.Random) -> list[str]:

@@ -202,7 +202,12 @@ def chaos(**given: Any) -> None:
         raise click.BadParameter(str(exc)) from None
     if given["short"]:
         options = dataclasses.replace(
-            options, gap_s=(4.0, 8.0), hang_s=10.0, outage_s=10.0, scale_hold_s=8.0
+            options,
+            gap_s=(4.0, 8.0),
+            hang_s=10.0,
+            outage_s=10.0,
+            scale_hold_s=8.0,
+            recover_s=90.0,
         )
     json_path: Path | None = given["json_path"]
     report = run_chaos(current_settings(), options, out=click.echo)

@@ -7,11 +7,13 @@ import os
 import random
 import signal
 import threading
+import time
 from collections import Counter
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from liaison.processes import Process
 from stack.chaos import (
     KINDS,
     ChaosOptions,
@@ -21,8 +23,10 @@ from stack.chaos import (
     _Fates,
     _schedule,
     _Signals,
+    _Supervisor,
 )
 from stack.commands import CHAOS_KINDS
+from stack.demo import Stack
 
 
 def test_the_command_offers_every_fault_kind():
@@ -81,3 +85,51 @@ def test_only_a_signal_marks_a_run_interrupted():
     finally:
         signals.close()
     assert signal.getsignal(signal.SIGTERM) != signals._on  # put back as it was
+
+
+def _ended_on_its_own(stack: Stack, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while stack.processes[name].poll() is None:
+        assert time.monotonic() < deadline, f"{name} did not end"
+        time.sleep(0.1)
+
+
+def test_a_process_that_ends_on_its_own_is_started_again_and_reported(tmp_path):
+    # A liaison command that fails at once stands in for a worker its watchdog stopped.
+    failing = Process(
+        name="failing",
+        part="pipeline",
+        summary="",
+        command=("no-such-command",),
+        principal="",
+        job="",
+    )
+    stack = Stack(tmp_path)
+    said: list[str] = []
+    supervisor = _Supervisor(
+        stack,
+        lambda name: (failing, dict(os.environ)),
+        started=0.0,
+        out=said.append,
+        pause_s=5.0,
+    )
+    try:
+        first = stack.start(failing, dict(os.environ))
+        _ended_on_its_own(stack, "failing")
+        supervisor.check(100.0)  # seen ended: the pause starts
+        assert stack.processes["failing"] is first
+        assert supervisor.restarts == []
+        supervisor.check(105.0)
+        assert stack.processes["failing"] is not first
+        assert [(r.process, r.exit_code) for r in supervisor.restarts] == [("failing", 2)]
+        assert said == ["failing ended on its own (exit code 2); started again"]
+        # One a fault stops is out of the stack first: never started again behind its back.
+        _ended_on_its_own(stack, "failing")
+        with supervisor.lock:
+            stack.processes.pop("failing")
+        supervisor.check(200.0)
+        supervisor.check(300.0)
+        assert "failing" not in stack.processes
+        assert len(supervisor.restarts) == 1
+    finally:
+        stack.stop_all()
