@@ -20,11 +20,15 @@ what Faust does, why it matters here, and where upstream tracks it.
   partitions). Here the consumer hands each input partition to its stream strictly in
   offset order from where it was sought: a record past the one due is dropped and the
   partition sought back to the one due, a record before it dropped; only records that
-  retention deleted are skipped, with a warning. Upstream: ``_drain_messages`` and
-  ``_add_gap`` in ``faust/transport/consumer.py``; ``Recovery.on_recovery_completed``
-  resumes the stream partitions before it seeks them. faust-streaming issue #221
-  (prefetched records out of order after a rebalance) and #216 (PR #217, the same order
-  fixed for apps without tables) are closed, and 0.15.3 still does it on this path.
+  retention deleted are skipped, with a warning (and recorded as a gap for the commit).
+  Faust's drain loop never records a gap of its own on these topics (``_add_gap``): a jump
+  there is its read offset lagging this order, never a hole in the log; and it is told each
+  record handed over, so it does not drop one the seek back reads again. Upstream:
+  ``_drain_messages`` and ``_add_gap`` in ``faust/transport/consumer.py``;
+  ``Recovery.on_recovery_completed`` resumes the stream partitions before it seeks them.
+  faust-streaming issue #221 (prefetched records out of order after a rebalance) and #216
+  (PR #217, the same order fixed for apps without tables) are closed, and 0.15.3 still
+  does it on this path.
 - **Standby seeks across a rebalance.** A rebalance that lands while a recovery is under
   way adds its standby changelog partitions with no offset yet (``None``, built by the
   next recovery round), and the recovery under way goes on to seek the standbys it has
@@ -41,6 +45,15 @@ what Faust does, why it matters here, and where upstream tracks it.
   lies in a gap of the log (what retention deleted, as the read-order guard records it);
   the watchdog repairs a commit that waits too long (a seek back to the committed offset
   reads that record again).
+- **A commit while no committed offset is known.** A revoke empties Faust's bookkeeping of
+  a partition (``_committed_offset`` becomes ``None``) until the seek after the assignment
+  refills it, while the in-flight windows still acknowledge events read before the
+  rebalance and the commit timer keeps running. With no committed offset Faust commits
+  whatever run the acknowledgements start: over inputs never done (seen scaling 1 -> 3
+  under load: six inputs of one partition committed over). Here nothing is committed
+  before that seek, and after it nothing from before where reading began, nor past an
+  offset not done from there. Upstream: ``on_partitions_revoked`` and ``_new_offset`` in
+  ``faust/transport/consumer.py``.
 """
 
 from __future__ import annotations
@@ -110,12 +123,25 @@ class _NoSkippedCommits:
     was neither acknowledged nor a gap in the log (see the module)."""
 
     def _new_offset(self, tp: TP) -> int | None:
-        committed = self._committed_offset[tp]  # type: ignore[attr-defined]
+        if tp.topic not in self._guarded():  # type: ignore[attr-defined] # read without holes
+            return super()._new_offset(tp)  # type: ignore[misc,no-any-return]
         acked = self._acked[tp]  # type: ignore[attr-defined]
+        committed = self._committed_offset[tp]  # type: ignore[attr-defined]
+        if committed is None:
+            # Faust knows no committed offset: none was ever made (its 0 is None too), or a
+            # rebalance emptied its bookkeeping while events read before it are still being
+            # acknowledged; Faust would commit whatever run those start. Until the seek says
+            # where reading began, nothing is committed; then nothing before there.
+            base = self._read_order().base.get(tp)  # type: ignore[attr-defined]
+            if base is None:
+                return None
+            stale = [offset for offset in acked if offset < base]
+            if stale:
+                acked[:] = [offset for offset in acked if offset >= base]
+                self._acked_index[tp].difference_update(stale)  # type: ignore[attr-defined]
+            committed = base
         if (
-            tp.topic in self._guarded()  # type: ignore[attr-defined] # read without holes
-            and committed is not None  # none yet: reading starts at the log's start
-            and acked
+            acked
             and max(acked) > committed
             and committed not in self._acked_index[tp]  # type: ignore[attr-defined]
             and committed not in acked  # Faust folds its gaps into this list alone
@@ -152,15 +178,23 @@ class ReadOrder:
     and that offset still exists; :meth:`resought` says whether it did so already."""
 
     due: dict[TP, int] = field(default_factory=dict)
+    # Where reading began since the partition was assigned: its committed offset, or the
+    # log's start without one (what a commit may not pass before it is done).
+    base: dict[TP, int] = field(default_factory=dict)
     _resought: dict[TP, int] = field(default_factory=dict)
 
     def sought(self, tp: TP, offset: int) -> None:
         self.due[tp] = offset
         self._resought.pop(tp, None)
 
+    def began(self, tp: TP, offset: int) -> None:
+        self.base[tp] = offset
+        self.sought(tp, offset)
+
     def forget(self, tps: Collection[TP]) -> None:
         for tp in tps:
             self.due.pop(tp, None)
+            self.base.pop(tp, None)
             self._resought.pop(tp, None)
 
     def verdict(self, tp: TP, offset: int) -> Verdict:
@@ -206,14 +240,15 @@ class _InOrderReads:
         for tp in tps:
             offset = committed.get(tp)
             if offset:
-                order.sought(tp, offset)
+                order.began(tp, offset)
                 continue
             # No commit (aiokafka answers None; Faust takes 0 for none too): aiokafka leaves
             # the position where a fetch before the stream read anything left it, so seek
             # to the start.
             start = starts.get(tp)
-            if start is not None and start >= 0:
-                await self.seek(tp, start)
+            start = start if start is not None and start >= 0 else 0
+            order.began(tp, start)
+            await self.seek(tp, start)
         return committed
 
     async def seek(self, partition: TP, offset: int) -> None:
@@ -227,6 +262,15 @@ class _InOrderReads:
         self._read_order().forget(revoked)
         await super().on_partitions_revoked(revoked)  # type: ignore[misc]
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust's drain loop takes a jump between the offsets it handed over for a gap in
+        the log and lets commits pass over it. On a guarded topic a jump is never one:
+        retention's gaps are recorded by :meth:`_ahead`, and any other jump is Faust's own
+        read offset lagging the order kept here (offsets never processed)."""
+        if tp.topic in self._guarded():
+            return
+        await super()._add_gap(tp, offset_from, offset_to)  # type: ignore[misc]
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 # Faust's signature
         guarded, order = self._guarded(), self._read_order()
         async for tp, message in super().getmany(timeout):  # type: ignore[misc]
@@ -237,6 +281,9 @@ class _InOrderReads:
             if verdict is Verdict.AHEAD:
                 verdict = await self._ahead(tp, message.offset)
             if verdict is Verdict.HAND_OVER:
+                # Faust's drain loop drops a record behind its own read offset (the last
+                # it handed over, which can be past a seek back): the order here decides.
+                self._read_offset[tp] = message.offset  # type: ignore[attr-defined]
                 yield tp, message
 
     async def _ahead(self, tp: TP, offset: int) -> Verdict:

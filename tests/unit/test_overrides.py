@@ -63,6 +63,7 @@ def _kafka_answers(consumer: Any, ok: bool) -> list[dict[TP, int]]:
 
 
 def test_looking_at_what_is_uncommitted_takes_nothing(consumer):
+    consumer._read_order().began(TP0, 0)  # sought to the log's start: no commit yet
     _acknowledge(consumer, range(7))
     assert uncommitted(consumer) == {TP0: 7}
     assert uncommitted(consumer) == {TP0: 7}
@@ -195,3 +196,56 @@ def test_a_gap_over_acknowledged_offsets_does_not_wedge_the_commit(consumer):
     for _ in range(4):
         _commit(consumer)
     assert max(a[TP0] for a in asked) == 15  # 15 to 19 are neither done nor a gap
+
+
+def test_a_jump_in_offsets_is_never_taken_for_a_gap_on_an_input(consumer):
+    # Faust's drain loop, handed 143 after 136 (its own read offset lagging the order
+    # the guard keeps), records 137 to 142 as a gap in the log and commits over them:
+    # six inputs never processed (seen after a scale 1 -> 3 under load). On the stages'
+    # inputs only retention leaves gaps, and the read-order guard records those itself.
+    consumer._acked.clear()
+    consumer._acked_index.clear()
+    consumer._gap.clear()
+    consumer._committed_offset[TP0] = 136
+    _acknowledge(consumer, [136, 143])  # type: ignore[arg-type]
+    consumer.app.loop.run_until_complete(consumer._add_gap(TP0, 137, 143))
+    asked = _kafka_answers(consumer, ok=True)
+    for _ in range(4):
+        _commit(consumer)
+    assert max(a[TP0] for a in asked) == 137
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    base=st.one_of(st.none(), st.integers(0, 500)),
+    acked=st.sets(st.integers(0, 40), min_size=1, max_size=30),
+)
+def test_a_commit_with_no_committed_offset_known_never_passes_where_reading_began(
+    consumer, base, acked
+):
+    # A rebalance empties Faust's bookkeeping of a partition (its committed offset None)
+    # while events read before it are still acknowledged: Faust then commits whatever run
+    # those acknowledgements start, over what was never done. A commit waits for the seek
+    # to the committed offset (``base``: where reading began), and passes nothing not done
+    # from there.
+    consumer._acked.clear()
+    consumer._acked_index.clear()
+    consumer._gap.clear()
+    consumer._committed_offset[TP0] = None
+    order = consumer._read_order()
+    order.forget([TP0])
+    if base is not None:
+        order.began(TP0, base)
+    offsets = {(base or 0) - 5 + a for a in acked}
+    _acknowledge(consumer, sorted(offsets))  # type: ignore[arg-type]
+    asked = _kafka_answers(consumer, ok=True)
+    for _ in range(8):
+        _commit(consumer)
+    if base is None:
+        assert asked == []
+        return
+    highest = max((a[TP0] for a in asked), default=base)
+    assert highest >= base  # never behind where reading began
+    assert set(range(base, highest)) <= offsets

@@ -84,6 +84,23 @@ def test_a_jump_in_offsets_is_taken_for_a_gap_and_committed_over(app):
     assert asked == [141]
 
 
+def test_a_revoke_forgets_the_commit_and_a_late_acknowledgement_is_committed_over_it(app):
+    # Committed 136 (136 done, not yet committed), then a rebalance: the revoke empties
+    # the partition's bookkeeping. The partition comes back (or another worker takes it),
+    # and before the seek to the committed offset refills it, an event read before the
+    # rebalance is acknowledged: the commit timer (it runs through rebalances) commits the
+    # run that acknowledgement starts, over 137 to 142, never done.
+    consumer = app.consumer
+    consumer._committed_offset[TP0] = 136
+    _ack(consumer, range(136, 137))
+    app.loop.run_until_complete(consumer.on_partitions_revoked({TP0}))
+    assert consumer._committed_offset[TP0] is None
+    _ack(consumer, range(143, 144))
+    asked = _committing(consumer)
+    _commit(app)
+    assert asked == [144]
+
+
 def test_316_the_committed_offset_moves_although_kafka_refused_the_commit(app):
     # Not worked around: a later commit takes the offsets along, and a stop or crash before
     # one reads them again (copies, never a gap). The final commit at a stop cannot retry
