@@ -91,9 +91,11 @@ async def final_commit(consumer: Any) -> dict[TP, int]:
 
 
 def uncommitted(consumer: Any) -> dict[TP, int]:
-    """Per partition, the offset past the highest acknowledgement not committed yet
-    (looked at, not taken: Faust's own ``_filter_committable_offsets`` consumes them)."""
-    return {tp: max(acked) + 1 for tp, acked in consumer._acked.items() if acked}
+    """Per assigned partition, the offset past the highest acknowledgement not committed
+    yet (looked at, not taken: Faust's own ``_filter_committable_offsets`` consumes them).
+    A partition revoked since is not this worker's to commit, whatever was acknowledged."""
+    assigned = consumer.assignment()
+    return {tp: max(acked) + 1 for tp, acked in consumer._acked.items() if acked and tp in assigned}
 
 
 class _FinalCommit:

@@ -65,6 +65,7 @@ def _kafka_answers(consumer: Any, ok: bool) -> list[dict[TP, int]]:
 def test_looking_at_what_is_uncommitted_takes_nothing(consumer):
     consumer._read_order().began(TP0, 0)  # sought to the log's start: no commit yet
     _acknowledge(consumer, range(7))
+    consumer._acked[TP("liaison.ingest.cen", 5)].append(3)  # revoked: not ours to commit
     assert uncommitted(consumer) == {TP0: 7}
     assert uncommitted(consumer) == {TP0: 7}
     taken = _kafka_answers(consumer, ok=True)
