@@ -21,9 +21,12 @@ fuzz: setup                    ## every decoder and parser fuzzed, FUZZ_CASES in
 
 CHAOS_FAULTS ?= 36
 CHAOS_SEED ?= 1
+# Records a second: what one worker drains after each fault on a 2-core machine that also
+# runs the three nodes, the connectors and Prometheus (at 20 a second it barely keeps up).
+CHAOS_RATE ?= 10
 
 chaos: setup kafka-jars         ## faults under load on a three-node cluster (CHAOS_FAULTS, about 35 min); bench/results/chaos.json
-	$(BIN)/liaison chaos --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED) --json bench/results/chaos.json
+	$(BIN)/liaison chaos --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED) --rate $(CHAOS_RATE) --json bench/results/chaos.json
 
 bench: setup kafka-jars bench-peer  ## the benchmark: the floor, Liaison (1 and 2 workers) and the Quix Streams peer
 	$(BIN)/python -m bench --peer-python $(PEER)/bin/python $(BENCH_ARGS)
