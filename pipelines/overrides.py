@@ -45,6 +45,14 @@ what Faust does, why it matters here, and where upstream tracks it.
   lies in a gap of the log (what retention deleted, as the read-order guard records it);
   the watchdog repairs a commit that waits too long (a seek back to the committed offset
   reads that record again).
+- **"No commit" from a coordinator that cannot say yet.** aiokafka reads only the
+  partitions' error codes of an OffsetFetch response, not the group's: a coordinator still
+  loading the group after it moved (a node killed) answers with no offsets and the error
+  for the whole group, which aiokafka takes for "never committed", and Faust reads the
+  partition again from the log's start (seen after a leader kill: 2,485 inputs delivered
+  twice). Here a partition given no commit is asked again, reading the group's error too
+  (:func:`checked_committed`). Upstream: ``GroupCoordinator._do_fetch_commit_offsets`` in
+  aiokafka's ``consumer/group_coordinator.py``.
 - **A commit while no committed offset is known.** A revoke empties Faust's bookkeeping of
   a partition (``_committed_offset`` becomes ``None``) until the seek after the assignment
   refills it, while the in-flight windows still acknowledge events read before the
@@ -58,18 +66,30 @@ what Faust does, why it matters here, and where upstream tracks it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import faust
+from aiokafka import errors as kafka_errors
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.commit import OffsetFetchRequest
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, Message
 
-__all__ = ["LiaisonApp", "ReadOrder", "Verdict", "final_commit", "uncommitted"]
+__all__ = [
+    "LiaisonApp",
+    "ReadOrder",
+    "Verdict",
+    "checked_committed",
+    "final_commit",
+    "uncommitted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +116,56 @@ def uncommitted(consumer: Any) -> dict[TP, int]:
     A partition revoked since is not this worker's to commit, whatever was acknowledged."""
     assigned = consumer.assignment()
     return {tp: max(acked) + 1 for tp, acked in consumer._acked.items() if acked and tp in assigned}
+
+
+# How long a seek to the commits asks the coordinator again while it answers that it cannot
+# say yet (loading the group after it moved, or not the coordinator any more).
+_COMMITTED_PATIENCE_S = 60.0
+
+
+async def checked_committed(
+    coordinator: Any, tps: Collection[TP], pause_s: float = 0.5
+) -> dict[TP, int | None]:
+    """The committed offsets of ``tps`` (None: no commit), as the group's coordinator has
+    them, asked again while it answers with an error for the whole group.
+
+    aiokafka (0.14, ``GroupCoordinator._do_fetch_commit_offsets``) reads only the
+    partitions' error codes of an OffsetFetch response, not the group's (versions 2 and
+    up): a coordinator still loading the group after it moved answers
+    COORDINATOR_LOAD_IN_PROGRESS there, with no offsets, and aiokafka takes that for "never
+    committed". Faust then starts the partition from the log's start and reads all of it
+    again (seen right after a node leading ``__consumer_offsets`` was killed: 2,485 inputs
+    delivered twice). Runs on the consumer's thread, with aiokafka's coordinator."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    deadline = time.monotonic() + _COMMITTED_PATIENCE_S
+    while True:
+        try:
+            await coordinator.ensure_coordinator_known()
+            response = await coordinator._send_req(
+                OffsetFetchRequest(coordinator.group_id, list(by_topic.items()))
+            )
+            _raise_for(getattr(response, "error_code", 0), coordinator)
+            found: dict[TP, int | None] = dict.fromkeys(tps)
+            for topic, partitions in response.topics:
+                for partition, offset, _metadata, code in partitions:
+                    _raise_for(code, coordinator)
+                    found[TP(topic, partition)] = None if offset < 0 else offset
+            return found
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() > deadline:
+                raise
+            log.info("committed offsets not known yet (%s); asking again", type(exc).__name__)
+            await asyncio.sleep(pause_s)
+
+
+def _raise_for(code: int, coordinator: Any) -> None:
+    if code:
+        error = kafka_errors.for_code(code)
+        if error is kafka_errors.NotCoordinatorForGroupError:
+            coordinator.coordinator_dead()
+        raise error()
 
 
 class _FinalCommit:
@@ -237,7 +307,26 @@ class _InOrderReads:
         # Where a partition without a commit starts (auto.offset.reset is earliest), asked
         # before the seek: nothing may be read between the seek and its due offsets.
         starts = await self.earliest_offsets(*tps) if tps else {}  # type: ignore[attr-defined]
-        committed: Mapping[TP, int] = await super().seek_to_committed()  # type: ignore[misc]
+        committed: dict[TP, int] = dict(await super().seek_to_committed())  # type: ignore[misc]
+        unsure = [tp for tp in tps if not committed.get(tp)]
+        if unsure:
+            # "No commit" from aiokafka can be a coordinator that could not say yet: asked
+            # again, reading the group's error too (see checked_committed).
+            thread = self._thread  # type: ignore[attr-defined] # Faust's consumer thread
+            checked = await thread.call_thread(
+                checked_committed, thread._ensure_consumer()._coordinator, unsure
+            )
+            for tp, offset in checked.items():
+                if offset:
+                    log.warning(
+                        "%s[%d]: committed offset %d, not the 'none' first given: reading "
+                        "from there",
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                    )
+                    committed[tp] = offset
+                    await self.seek(tp, offset)
         order = self._read_order()
         for tp in tps:
             offset = committed.get(tp)

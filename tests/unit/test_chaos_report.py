@@ -20,6 +20,7 @@ from stack.chaos import (
     ChaosReport,
     Fault,
     _blame_copies,
+    _bound_faults,
     _Fates,
     _schedule,
     _Signals,
@@ -133,3 +134,16 @@ def test_a_process_that_ends_on_its_own_is_started_again_and_reported(tmp_path):
         assert len(supervisor.restarts) == 1
     finally:
         stack.stop_all()
+
+
+def test_a_faults_bound_is_the_most_left_uncommitted_while_it_was_the_last():
+    # A scale event rebalances at its end, 45 s after it began: what is read again then is
+    # what was uncommitted then, which the samples taken during the fault show.
+    first = Fault("scale", "", at=100.0, uncommitted=105)
+    second = Fault("worker-kill", "", at=200.0, uncommitted=19)
+    samples = [(90.0, 900), (120.0, 140), (150.0, 180), (210.0, 40), (260.0, 400)]
+    _bound_faults([first, second], samples)
+    assert (first.in_flight, second.in_flight) == (180, 400)
+    first.duplicated_inputs = 121  # over what was uncommitted at its start, within its bound
+    second.duplicated_inputs = 401
+    assert ChaosReport(seed=1, faults=[first, second]).over_bound == [second]

@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 
 from liaison.settings import load_settings
 from pipelines.app import create_app
-from pipelines.overrides import Verdict, uncommitted
+from pipelines.overrides import Verdict, checked_committed, uncommitted
+from tests.unit.test_upstream import TP0 as UP0
+from tests.unit.test_upstream import _Coordinator, committed_at
+from tests.unit.test_upstream import loading as loading_answer
 
 TP0 = TP("liaison.ingest.cen", 0)
 
@@ -250,3 +253,16 @@ def test_a_commit_with_no_committed_offset_known_never_passes_where_reading_bega
     highest = max((a[TP0] for a in asked), default=base)
     assert highest >= base  # never behind where reading began
     assert set(range(base, highest)) <= offsets
+
+
+@given(
+    loading=st.integers(0, 4),
+    offset=st.one_of(st.just(-1), st.integers(0, 10**9)),
+)
+def test_the_committed_offset_is_what_the_coordinator_has_once_it_can_say(loading, offset):
+    # A coordinator loading the group after it moved says so for the whole group, with no
+    # offsets; aiokafka took that for "never committed" (tests/unit/test_upstream.py).
+    coordinator = _Coordinator(*[loading_answer() for _ in range(loading)], committed_at(offset))
+    found = asyncio.run(checked_committed(coordinator, [UP0], pause_s=0.0))
+    assert found == {UP0: None if offset < 0 else offset}
+    assert coordinator.asked == loading + 1

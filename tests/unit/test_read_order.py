@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
 from pipelines.overrides import ReadOrder, Verdict, _InOrderReads
+from tests.unit.test_upstream import committed_at
 
 TOPIC = "liaison.pipeline.deduped"
 TP0 = TP(TOPIC, 0)
@@ -32,6 +33,7 @@ class _FaustLike:
     def __init__(self, committed: int | None, end: int, start: int = 0) -> None:
         self.app = SimpleNamespace(in_order_topics=frozenset({TOPIC}))
         self.committed, self.end, self.start = committed, end, start
+        self.coordinator_has = committed  # what the group's coordinator holds
         self.position = start  # where aiokafka would fetch before any seek
         self.in_transit: list[int] = []  # a batch fetched before the next seek
         self.seeks: list[int] = []
@@ -42,6 +44,31 @@ class _FaustLike:
 
     def assignment(self) -> set[TP]:
         return {TP0}
+
+    @property
+    def _thread(self) -> Any:
+        """Faust's consumer thread, running a call on aiokafka's coordinator, which has the
+        commit the answer to ``seek_to_committed`` gave as none (see test_upstream)."""
+        outer = self
+
+        class Coordinator:
+            group_id = "read-order"
+
+            async def ensure_coordinator_known(self) -> None:
+                return None
+
+            async def _send_req(self, request: Any) -> Any:
+                offset = -1 if outer.coordinator_has is None else outer.coordinator_has
+                return committed_at(offset, TP0)
+
+        async def call_thread(fun: Any, *args: Any) -> Any:
+            return await fun(*args)
+
+        coordinator = Coordinator()
+        return SimpleNamespace(
+            call_thread=call_thread,
+            _ensure_consumer=lambda: SimpleNamespace(_coordinator=coordinator),
+        )
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return dict.fromkeys(tps, self.start)
@@ -169,3 +196,13 @@ def test_a_record_sought_back_to_is_not_dropped_for_what_faust_read_before(
     consumer = _Guarded(committed, committed + ahead + length)
     consumer._read_offset[TP0] = committed + ahead
     assert _read_all(consumer) == list(range(committed, committed + ahead + length))
+
+
+@settings(max_examples=50, deadline=None)
+@given(committed=st.integers(1, 40), length=st.integers(1, 40))
+def test_a_commit_the_first_answer_missed_is_where_reading_starts(committed, length):
+    """aiokafka answered "no commit" while the coordinator was loading the group: asked
+    again, the commit is where the partition is read from, not the log's start."""
+    consumer = _Guarded(None, committed + length)
+    consumer.coordinator_has = committed
+    assert _read_all(consumer) == list(range(committed, committed + length))

@@ -15,6 +15,8 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.protocol.commit import OffsetFetchResponse_v3
 from faust.types import TP
 
 TP0 = TP("repro.input", 0)
@@ -99,6 +101,47 @@ def test_a_revoke_forgets_the_commit_and_a_late_acknowledgement_is_committed_ove
     asked = _committing(consumer)
     _commit(app)
     assert asked == [144]
+
+
+class _Coordinator:
+    """aiokafka's group coordinator as far as fetching commits goes, its request to Kafka
+    replaced: the broker's answers, in turn."""
+
+    group_id = "repro"
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers, self.asked, self.dead = list(answers), 0, 0
+
+    async def ensure_coordinator_known(self) -> None:
+        return None
+
+    async def _send_req(self, request: Any) -> Any:
+        self.asked += 1
+        return self.answers.pop(0)
+
+    def coordinator_dead(self) -> None:
+        self.dead += 1
+
+
+def loading() -> Any:
+    """A coordinator that has the group but is still loading it (after it moved): the
+    group's error, COORDINATOR_LOAD_IN_PROGRESS, and no offsets."""
+    return OffsetFetchResponse_v3(throttle_time_ms=0, topics=[], error_code=14)
+
+
+def committed_at(offset: int, tp: TP = TP0) -> Any:
+    """The coordinator's answer: ``tp`` committed at ``offset`` (-1: never)."""
+    partitions = [(tp.partition, offset, "", 0)]
+    return OffsetFetchResponse_v3(throttle_time_ms=0, topics=[(tp.topic, partitions)], error_code=0)
+
+
+def test_aiokafka_takes_a_coordinator_still_loading_the_group_for_no_commit():
+    # Worked around by pipelines.overrides.checked_committed: Faust would read the
+    # partition again from the log's start.
+    coordinator = _Coordinator(loading(), committed_at(1034))
+    fetch = GroupCoordinator._do_fetch_commit_offsets(coordinator, [TP0])
+    assert asyncio.run(fetch) == {}  # "never committed", no error to retry on
+    assert coordinator.asked == 1
 
 
 def test_316_the_committed_offset_moves_although_kafka_refused_the_commit(app):
