@@ -108,6 +108,7 @@ class Connector(Protocol):
 
 # Beyond a sink's retry budget, what one attempt and the commit after it may take.
 _POLL_MARGIN_S = 120.0
+_KEEP_ALIVE_S = 5.0  # the longest a sink waiting out an endpoint goes without polling
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ def sink_consumer_config(
     settings: Settings, group: str, bootstrap: str, retry: RetryPolicy
 ) -> KafkaConfig:
     """A sink's consumer: the group takes a consumer that polls less often than
-    ``max.poll.interval.ms`` for gone, and a sink does not poll while it waits out an
-    endpoint, for up to its retry budget."""
+    ``max.poll.interval.ms`` for gone. A sink waiting out an endpoint keeps polling (its
+    partitions paused); the interval still covers one event's whole retry budget, so that
+    a wait between those polls never costs it its group."""
     poll_s = retry.give_up_after_s + _POLL_MARGIN_S
     return consumer_config(
         settings, group, bootstrap, **{"max.poll.interval.ms": int(poll_s * 1000)}
@@ -244,7 +246,7 @@ class SinkRunner:
                 wait = self.retry.next_delay(attempt, time.perf_counter() - started, self._rng)
                 if wait is None:
                     break
-                if stop.wait(wait):
+                if self._wait(wait, stop):
                     return None
                 continue
             except DeliveryRefusedError as exc:
@@ -259,6 +261,17 @@ class SinkRunner:
         given_up = f"{attempt} attempts failed in {spent:.0f} s; last: {reason}"
         self._dead_letter(message, "DeliveryFailed", given_up)
         return receipt_of(self, message, event, ReceiptOutcome.DEAD_LETTERED, given_up)
+
+    def _wait(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait out an endpoint for ``seconds``, polling the group meanwhile (a batch's
+        events can each wait up to the retry budget, far longer in all than the group
+        allows between polls); True when stopped."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, _KEEP_ALIVE_S)):
+                return True
+            self.consumer.keep_alive()
+        return stop.is_set()
 
     def _beat(self) -> None:
         assigned = bool(self.consumer.assignment())

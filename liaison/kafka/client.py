@@ -306,6 +306,26 @@ class KafkaConsumer(_ClosedOnExit):
         """The partitions this consumer holds now (none before its group assigned any)."""
         return list(self._consumer.assignment())
 
+    def keep_alive(self) -> None:
+        """Poll without reading, for a caller that holds records it has not finished: the
+        group takes a consumer that does not poll within ``max.poll.interval.ms`` for gone
+        and gives its partitions to another. Every partition is paused for the poll (the
+        records fetched after the ones handed over are fetched again on resume: none is
+        skipped or handed over twice)."""
+        held = self._consumer.assignment()
+        if held:
+            self._consumer.pause(held)
+        try:
+            # Paused: nothing should come but errors and rebalance callbacks. A record
+            # fetched before the pause took hold is sought back to, to come again.
+            for record in self.consume(1, 0.0):
+                where = (record.topic() or "", record.partition() or 0, record.offset() or 0)
+                self._consumer.seek(TopicPartition(*where))
+        finally:
+            now = self._consumer.assignment()
+            if now:
+                self._consumer.resume(now)
+
     def store(self, message: Message) -> None:
         """Mark ``message`` done: its offset may now be committed."""
         self._consumer.store_offsets(message=message)

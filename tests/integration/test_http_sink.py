@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from connectors.catalogue import sink_group
 from connectors.http_sink import HttpSink, RetryPolicy
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_RECEIPT, EVENT
@@ -316,3 +317,42 @@ def test_one_connection_carries_the_deliveries(declared_topics):
         _run(sink, lambda: set(endpoint.accepted) >= ids)
     assert set(endpoint.accepted) == ids
     assert len(endpoint.connections) == 1  # kept open, not one connection per event
+
+
+def test_a_sink_waiting_out_an_endpoint_stays_in_its_group(declared_topics):
+    # The first event waits out 60 refusals (about 30 s of backoff), longer than the
+    # group allows between two polls (here 10 s; five minutes by default, and a batch's
+    # events can each wait up to the retry budget): the sink keeps polling, its
+    # partitions paused, so it is not taken for gone, and every event is delivered once.
+    settings = declared_topics
+    topic = settings.topic_prefix + "partner.nl-police"
+    events = list(_events(4))[:4]
+    _produce(settings, topic, events)
+    ids = {str(e.envelope.event_id) for e in events}
+    patient = RetryPolicy(give_up_after_s=120.0, base_s=0.2, cap_s=1.0)
+    with Endpoint([503] * 60, then=200) as endpoint:
+        sink = HttpSink(
+            settings,
+            name="nl-police-sink",
+            topic=topic,
+            url=endpoint.url,
+            token="t",
+            retry=patient,
+            timeout_s=1.0,
+        )
+        runner = sink.runner
+        runner.consumer.close()
+        short = {"max.poll.interval.ms": 10_000, "session.timeout.ms": 6_000}
+        group = sink_group(settings, "nl-police-sink")
+        runner.consumer = KafkaConsumer({**consumer_config(settings, group), **short}, [topic])
+        done_at: list[float] = []
+
+        def settled() -> bool:
+            # Every event delivered, then 10 s more: anything read again would come then.
+            if not done_at and set(endpoint.accepted) >= ids:
+                done_at.append(time.monotonic())
+            return bool(done_at) and time.monotonic() - done_at[0] > 10
+
+        _run(sink, settled, limit_s=120)
+    assert endpoint.accepted == Counter(dict.fromkeys(ids, 1))
+    assert sorted(str(r["event_id"]) for r in _receipts(settings)) == sorted(ids)
