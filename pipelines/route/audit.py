@@ -26,13 +26,16 @@ def audit_record(
     content: bytes | None = None,
 ) -> DeliveryAudit:
     """The audit record of ``delivery``: which policy decided (its digest) and a hash of the
-    bytes ``content`` the partner receives. Its id is derived from the event and the
-    partner, so a delivery repeated after a crash is recognisably the same disclosure."""
+    bytes ``content`` the partner receives. It carries the event id of what the partner
+    received (a restriction notice has its own) and names the record ``event`` is a version
+    of; its id is derived from that event id and the partner, so a delivery repeated after
+    a crash is recognisably the same disclosure."""
     envelope = event.envelope
     partner = delivery.partner
+    sent = delivery.event.envelope.event_id
     return DeliveryAudit(
-        audit_id=uuid.uuid5(_AUDIT_NAMESPACE, f"{envelope.event_id}:{partner.id}"),
-        event_id=envelope.event_id,
+        audit_id=uuid.uuid5(_AUDIT_NAMESPACE, f"{sent}:{partner.id}"),
+        event_id=sent,
         source_system=envelope.source_system,
         source_record_id=envelope.source_record_id,
         event_version=envelope.version,
