@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test fuzz chaos bench bench-cen bench-recovery bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
+.PHONY: bench-state run test fuzz chaos bench bench-cen bench-recovery bench-peer check lint typecheck unit integration setup system-deps kafka-jars kustomize k8s clean
 
 run: setup kafka-jars          ## the local stack with sample traffic, until Ctrl-C
 	$(BIN)/liaison demo
@@ -35,6 +35,12 @@ RECOVERY_SIZES ?= 10000,100000,1000000
 
 bench-recovery: setup kafka-jars  ## a worker's restart time against the size of its tables (RECOVERY_SIZES keys); bench/results/recovery.json
 	$(BIN)/python -m bench.recovery --sizes $(RECOVERY_SIZES) --json bench/results/recovery.json
+
+STATE_SIZES ?= 1000,10000,100000
+STATE_KEYS ?= 1000000
+
+bench-state: setup              ## the watch stage's probes and the sweeps against their state (STATE_SIZES records on one identifier, STATE_KEYS keys); bench/results/state.json
+	$(BIN)/python -m bench.state --sizes $(STATE_SIZES) --keys $(STATE_KEYS) --json bench/results/state.json
 
 CEN_SIZES ?= 50,500
 

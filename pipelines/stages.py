@@ -20,10 +20,10 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import faust
-from faust.types import EventT, StreamT, TableT
+from faust.types import EventT, StreamT
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DELIVERY_AUDIT
@@ -39,9 +39,6 @@ from liaison.kafka.topics import (
     STATE_FINGERPRINTS,
     STATE_RECIPIENTS,
     STATE_VERSIONS,
-    STATE_WATCH_ALERTS,
-    STATE_WATCH_HITS,
-    STATE_WATCH_SEEN,
     TopicSpec,
 )
 from liaison.metrics import PipelineMetrics
@@ -56,8 +53,8 @@ from pipelines.dedupe.decide import decide_cross_source, decide_version, expire
 from pipelines.dedupe.fingerprint import seizure_view
 from pipelines.enrich.enrich import enrich
 from pipelines.enrich.join import join
-from pipelines.enrich.memory import dump_memory, load_memory, recall, remember
-from pipelines.enrich.memory import expired as memory_expired
+from pipelines.enrich.memory import recall, remember
+from pipelines.enrich.tables import WatchTables
 from pipelines.enrich.watchlist import PersonKeys, WatchKey, alert_keys, customs_keys
 from pipelines.io import StageIO, manual
 from pipelines.route.audit import audit_record
@@ -71,16 +68,14 @@ from pipelines.route.retention import (
 )
 from pipelines.state import (
     dump_candidates,
-    dump_entries,
     dump_held,
     dump_record_state,
     load_candidates,
-    load_entries,
     load_held,
     load_record_state,
 )
-from pipelines.sweep import Sweeper, expired_keys, partition_of
-from pipelines.window import ConfirmedTable, InFlight, Pending
+from pipelines.sweep import Deadline, Expiry, Sweeper
+from pipelines.window import ConfirmedTable, GroupedTable, InFlight, Pending
 
 __all__ = ["register_stages"]
 
@@ -94,14 +89,20 @@ STOP_DRAIN_S = 10.0
 _STAGES = ("dedupe-versions", "dedupe-cross-source", "enrich", "watch", "route")
 
 
-def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes, bytes]:
+def _table(
+    app: faust.App,
+    settings: Settings,
+    spec: TopicSpec,
+    deadline: Deadline,
+    kind: type[ConfirmedTable] = ConfirmedTable,
+) -> Any:
     name = spec.full_name(settings.topic_prefix)
     changelog = app.topic(
         name, partitions=spec.partitions, key_serializer="raw", value_serializer="raw"
     )
     # A ConfirmedTable: the window acknowledges an event only once its updates are in the
     # changelog (see pipelines.window).
-    table = ConfirmedTable(
+    table = kind(
         app,
         name=spec.name.replace(".", "-"),
         default=None,
@@ -110,8 +111,9 @@ def _table(app: faust.App, settings: Settings, spec: TopicSpec) -> TableT[bytes,
         changelog_topic=changelog,
         key_type=bytes,
         value_type=bytes,
+        expiry=Expiry(deadline),
     )
-    return cast(TableT[bytes, bytes], app.tables.add(table))
+    return app.tables.add(table)
 
 
 def register_stages(
@@ -141,13 +143,20 @@ class Stages:
         self.dedupe_window = timedelta(seconds=settings.dedupe_window_s)
         self.watch_window = timedelta(seconds=settings.watch_window_s)
         self.persons = PersonKeys.from_settings(settings)
-        self.versions = _table(app, settings, STATE_VERSIONS)
-        self.fingerprints = _table(app, settings, STATE_FINGERPRINTS)
-        self.watch_alerts = _table(app, settings, STATE_WATCH_ALERTS)
-        self.watch_seen = _table(app, settings, STATE_WATCH_SEEN)
-        self.watch_hits = _table(app, settings, STATE_WATCH_HITS)
-        self.recipients = _table(app, settings, STATE_RECIPIENTS)
         self.replay_window = timedelta(seconds=settings.replay_window_s)
+        self.versions: ConfirmedTable = _table(app, settings, STATE_VERSIONS, self._version_due)
+        self.fingerprints: ConfirmedTable = _table(
+            app, settings, STATE_FINGERPRINTS, self._fingerprint_due
+        )
+        self.watch_tables = WatchTables(
+            policy,
+            self._decode,
+            self.watch_window,
+            lambda spec, deadline: _table(app, settings, spec, deadline, GroupedTable),
+        )
+        self.recipients: ConfirmedTable = _table(
+            app, settings, STATE_RECIPIENTS, self._retention_due
+        )
         # Event time: the newest ingest time seen; windows are measured back from it.
         self.watermark = datetime.min.replace(tzinfo=UTC)
         self._windows: weakref.WeakSet[InFlight] = weakref.WeakSet()
@@ -389,19 +398,14 @@ class Stages:
                 kind, _, identifier = key.decode().partition(":")
                 pending = Pending(item)
                 watch_key = WatchKey(IdentifierKind(kind), identifier)
+                self.watch_tables.split(window, pending, key)
                 hits = self._join(event, watch_key, key, window, pending)
                 hits = self._remember(event, key, hits, window, pending)
                 self._advance(event)
                 partition = item.message.partition
                 if self.sweepers["watch"].due(partition):
-                    # Customs records past the window or their retention, alerts no longer
-                    # valid or past theirs, and the memory of hits past theirs (deleted
-                    # keys stay in the changelogs as tombstones).
-                    self._trim(self.watch_seen, partition, self._seen_kept, window, pending)
-                    self._trim(self.watch_alerts, partition, self._alert_kept, window, pending)
-                    self._sweep(
-                        self.watch_hits, partition, _memory_over, self.watermark, window, pending
-                    )
+                    # Deleted rows stay in the changelogs as tombstones.
+                    self.watch_tables.sweep(window, pending, partition, self.watermark)
                 pending.sends = [
                     await io.send(
                         self.enriched,
@@ -436,24 +440,23 @@ class Stages:
         window: InFlight,
         pending: Pending,
     ) -> list[Event]:
-        """Remember ``event`` under ``watch_key`` and return the hits it makes."""
-        own, other = (
-            (self.watch_alerts, self.watch_seen)
-            if isinstance(event.payload, PoliceAlert)
-            else (self.watch_seen, self.watch_alerts)
-        )
+        """Remember ``event`` under ``watch_key`` and return the hits it makes. The join
+        sees this record's own entry alone, and the other side's group only when it has
+        something to match (see pipelines.enrich.tables)."""
+        tables = self.watch_tables
+        own, other = tables.sides(event)
         after, hits = join(
             event,
             watch_key,
-            load_entries(window.get(own, key)),
-            lambda: load_entries(window.get(other, key)),
+            tables.entry(window, own, key, record_key(event)),
+            lambda: tables.entries(window, other, key),
             self.watch_window,
             self.io.encode,
             self._decode,
             persons=self.persons,
             held_until=self._held_until,
         )
-        window.set(pending, own, key, dump_entries(after))
+        tables.keep(window, pending, event, key, after)
         return hits
 
     def _held_until(self, event: Event) -> date:
@@ -464,86 +467,65 @@ class Stages:
     ) -> list[Event]:
         """Keep the hits ``event`` made under its identifier; for an erasure, add the
         erasures of the hits remembered for its record (see pipelines.enrich.memory)."""
-        memory = load_memory(window.get(self.watch_hits, key))
+        tables = self.watch_tables
         if event.envelope.operation is Operation.ERASURE:
+            memory = tables.memory(window, key)
             if not memory:
                 return hits
             after, recalled = recall(memory, event, hits, self._decode)
-            hits = [*hits, *recalled]
-        else:
-            if not hits:
-                return hits
-            other = self.watch_seen if isinstance(event.payload, PoliceAlert) else self.watch_alerts
-            candidates = list(load_entries(window.get(other, key)))
-            after = remember(
-                memory,
-                event,
-                candidates,
-                hits,
-                self.io.encode,
-                lambda h: keep_until(h, self.policy),
-            )
-        if after != memory:
-            window.set(pending, self.watch_hits, key, dump_memory(after) if after else None)
+            tables.forget(window, pending, key, set(memory) - set(after))
+            return [*hits, *recalled]
+        if not hits:
+            return hits
+        _, other = tables.sides(event)
+        made = remember(
+            {},
+            event,
+            tables.records(window, other, key),
+            hits,
+            self.io.encode,
+            lambda h: keep_until(h, self.policy),
+        )
+        tables.remember(window, pending, key, made)
         return hits
 
     def _decode(self, encoded: bytes) -> Event:
         return self.io.read(_Message(encoded), check=False)
-
-    def _seen_kept(self, seen_at: datetime, encoded: bytes) -> bool:
-        """Whether a customs record stays in the watch table: within the window, and within
-        its retention."""
-        watermark = self.watermark
-        if seen_at < watermark - self.watch_window:
-            return False
-        return keep_until(self._decode(encoded), self.policy) >= watermark.date()
-
-    def _alert_kept(self, _seen_at: datetime, encoded: bytes) -> bool:
-        """Whether an alert stays in the watch table: still valid, and within its retention
-        (it matches nothing after either, and Liaison may no longer hold it)."""
-        alert = self._decode(encoded)
-        today = self.watermark.date()
-        valid_until = getattr(alert.payload, "valid_until", None)
-        return (valid_until is None or valid_until >= today) and (
-            keep_until(alert, self.policy) >= today
-        )
-
-    def _trim(
-        self,
-        table: TableT[bytes, bytes],
-        partition: int,
-        kept: Callable[[datetime, bytes], bool],
-        window: InFlight,
-        pending: Pending,
-    ) -> None:
-        """Rewrite this partition's watch entries without the records ``kept`` refuses,
-        deleting an entry left empty, in order with the updates before them (see _sweep)."""
-        for key, value in list(window.items(table)):
-            if value is None or partition_of(key, 12) != partition:
-                continue
-            entries = load_entries(value)
-            left = {record: entry for record, entry in entries.items() if kept(*entry)}
-            if len(left) < len(entries):
-                window.set(pending, table, key, dump_entries(left) if left else None)
 
     def _advance(self, event: Event) -> None:
         self.watermark = max(self.watermark, event.envelope.ingest_time)
 
     def _sweep(  # noqa: PLR0917 - where, what and how old, and the event it goes with
         self,
-        table: TableT[bytes, bytes],
+        table: ConfirmedTable,
         partition: int,
         expired: Callable[[bytes, datetime], bool],
         horizon: datetime,
         window: InFlight,
         pending: Pending,
     ) -> None:
-        """Delete this partition's entries older than ``horizon`` (see pipelines.sweep),
-        those still in flight included, in order with the updates before them: a delete
-        written ahead of an earlier update would be undone by it."""
-        entries = window.items(table)
-        for key in expired_keys(entries, partition, 12, lambda v: expired(v, horizon)):
-            window.set(pending, table, key, None)
+        """Delete this partition's entries older than ``horizon``, of those its expiry says
+        have fallen due (see pipelines.sweep), each judged by its value counting updates
+        still in flight, in order with the updates before them: a delete written ahead of an
+        earlier update would be undone by it."""
+        for key in _due(table, partition, self.watermark):
+            value = window.get(table, key)
+            if value is not None and expired(value, horizon):
+                window.set(pending, table, key, None)
+
+    # When an entry may fall due, from its value (see pipelines.sweep.Expiry).
+
+    def _version_due(self, _key: bytes, value: bytes) -> datetime | None:
+        state = load_record_state(value)
+        return None if state is None else state.seen_at + self.replay_window
+
+    def _fingerprint_due(self, _key: bytes, value: bytes) -> datetime | None:
+        seen = [candidate.seen_at for candidate in load_candidates(value)]
+        return max(seen) + self.dedupe_window if seen else datetime.min.replace(tzinfo=UTC)
+
+    def _retention_due(self, _key: bytes, value: bytes) -> datetime | None:
+        day = load_held(value).due_from(self.policy)
+        return None if day is None else datetime.combine(day, datetime.min.time(), UTC)
 
     async def route(self, stream: StreamT[bytes]) -> None:
         io, source = self.io, manual(stream)
@@ -590,8 +572,11 @@ class Stages:
         outcome, all with ``pending`` (see pipelines.route.retention). An ended record's
         entry is deleted."""
         today, partition, at = self.watermark.date(), item.message.partition, self.watermark
-        entries = window.items(self.recipients)
-        due = expired_keys(entries, partition, 12, lambda v: load_held(v).due(today, self.policy))
+        due = [
+            key
+            for key in _due(self.recipients, partition, at)
+            if load_held(window.get(self.recipients, key)).due(today, self.policy)
+        ]
         if not due:
             return
         follow_ups = [pending.follow_up] if pending.follow_up else []
@@ -691,8 +676,11 @@ def _fingerprints_expired(value: bytes, horizon: datetime) -> bool:
     return all(candidate.seen_at < horizon for candidate in load_candidates(value))
 
 
-def _memory_over(value: bytes, now: datetime) -> bool:
-    return memory_expired(load_memory(value), now.date())
+def _due(table: ConfirmedTable, partition: int, now: datetime) -> list[bytes]:
+    """The keys of ``partition`` that ``table``'s expiry says have fallen due at ``now``."""
+    if table.expiry is None:
+        return []
+    return table.expiry.due(partition, now, table.get)
 
 
 @dataclasses.dataclass(frozen=True)

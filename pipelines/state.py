@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,14 +19,17 @@ from pipelines.dedupe.fingerprint import BaseQuantity
 from pipelines.route.retention import Held, RecordName
 
 __all__ = [
+    "WatchRow",
     "dump_candidates",
     "dump_entries",
     "dump_held",
     "dump_record_state",
+    "dump_watch_row",
     "load_candidates",
     "load_entries",
     "load_held",
     "load_record_state",
+    "load_watch_row",
 ]
 
 
@@ -113,6 +117,37 @@ def load_entries(data: bytes | None) -> dict[str, tuple[datetime, bytes]]:
         key: (datetime.fromisoformat(moment), base64.b64decode(value))
         for key, (moment, value) in json.loads(data).items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRow:
+    """One record's row in a watch table (see pipelines.enrich.tables)."""
+
+    seen_at: datetime
+    encoded: bytes  # the event
+    until: date  # the last day it may be kept, as judged under ``policy``
+    policy: str  # the digest of the routing policy that judged it
+
+
+def dump_watch_row(row: WatchRow) -> bytes:
+    return _json(
+        [
+            row.seen_at.isoformat(),
+            base64.b64encode(row.encoded).decode(),
+            row.until.isoformat(),
+            row.policy,
+        ]
+    )
+
+
+def load_watch_row(data: bytes) -> WatchRow:
+    seen_at, encoded, until, policy = json.loads(data)
+    return WatchRow(
+        datetime.fromisoformat(seen_at),
+        base64.b64decode(encoded),
+        date.fromisoformat(until),
+        policy,
+    )
 
 
 def dump_held(held: Held) -> bytes:

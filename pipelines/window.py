@@ -34,7 +34,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
@@ -42,7 +42,9 @@ from faust.tables.table import Table
 from faust.types import EventT, TableT
 from faust.types.tuples import FutureMessage
 
-__all__ = ["ConfirmedTable", "InFlight", "Pending"]
+from pipelines.sweep import Expiry
+
+__all__ = ["ConfirmedTable", "GroupedTable", "InFlight", "Pending", "group_of", "row_key"]
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +71,112 @@ class ConfirmedTable(Table):  # type: ignore[type-arg] # Faust's Table is generi
     """A Faust table that keeps each changelog send it makes until the window takes it, so
     that an event is acknowledged only once Kafka has its table updates."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, expiry: Expiry | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sent: list[FutureMessage] = []
+        # When its keys fall due, per partition, for the stage's sweeps (pipelines.sweep).
+        self.expiry = expiry
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
         future = super().send_changelog(*args, **kwargs)
         self.sent.append(future)
         return future
 
+    def on_key_set(self, key: Any, value: Any) -> None:
+        super().on_key_set(key, value)
+        if self.expiry is not None:
+            self.expiry.touched(key, cast(int, self.sent[-1].message.partition))
+
+    def on_key_del(self, key: Any) -> None:
+        super().on_key_del(key)
+        if self.expiry is not None:
+            self.expiry.touched(key, cast(int, self.sent[-1].message.partition))
+
+    def apply_changelog_batch(self, batch: Any) -> None:
+        batch = list(batch)
+        super().apply_changelog_batch(batch)
+        if self.expiry is not None:
+            for event in batch:
+                self.expiry.touched(event.key, event.message.partition)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        if self.expiry is not None:
+            topic = self.changelog_topic.get_topic_name()
+            held = {tp.partition for tp in (*active_tps, *standby_tps) if tp.topic == topic}
+            self.expiry.forget(set(range(self.partitions or 0)) - held)
+
     def take_sent(self) -> list[FutureMessage]:
         sent, self.sent = self.sent, []
         return sent
+
+
+SEPARATOR = b"\x00"
+
+
+def row_key(group: bytes, member: bytes) -> bytes:
+    """The key of ``member``'s row in ``group`` (neither holds the separator)."""
+    return group + SEPARATOR + member
+
+
+def group_of(key: bytes) -> tuple[bytes, bytes]:
+    """``(group, member)`` of a row's key; a key without the separator is a group's row of
+    the layout before rows (one value for the whole group), as member ``b""``."""
+    group, _, member = key.partition(SEPARATOR)
+    return group, member
+
+
+class GroupedTable(ConfirmedTable):
+    """A table of groups of rows, one row per member keyed ``group NUL member``, so that a
+    group that grows (a busy identifier) never makes one record that grows with it.
+
+    It knows each group's members, so a group is read without scanning the table: kept as
+    the stage sets and deletes keys, and as the changelog is applied during recovery (active
+    and standby partitions alike); rebuilt from the keys held once recovery ends, when
+    Faust's store has dropped what is no longer assigned."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._members: dict[bytes, set[bytes]] = {}
+
+    def members(self, group: bytes) -> frozenset[bytes]:
+        return frozenset(self._members.get(group, ()))
+
+    def _add(self, key: bytes) -> None:
+        group, member = group_of(key)
+        self._members.setdefault(group, set()).add(member)
+
+    def _discard(self, key: bytes) -> None:
+        group, member = group_of(key)
+        members = self._members.get(group)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._members[group]
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        super().on_key_set(key, value)
+        self._add(key)
+
+    def on_key_del(self, key: Any) -> None:
+        super().on_key_del(key)
+        self._discard(key)
+
+    def apply_changelog_batch(self, batch: Any) -> None:
+        batch = list(batch)
+        super().apply_changelog_batch(batch)
+        for event in batch:
+            key = event.key
+            if key in self.data:
+                self._add(key)
+            else:
+                self._discard(key)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self._members = {}
+        for key in list(self.data.keys()):
+            self._add(key)
 
 
 class InFlight:
@@ -96,6 +192,8 @@ class InFlight:
         )
         self._acking: asyncio.Queue[tuple[Pending, Sequence[Awaitable[Any]]]] = asyncio.Queue(limit)
         self._overlay: dict[tuple[int, bytes], bytes | None] = {}
+        # Per grouped table and group, the members with an update in the overlay.
+        self._pending_members: dict[tuple[int, bytes], set[bytes]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: asyncio.Future[None] | None = None
         self.stopped = False
@@ -132,12 +230,26 @@ class InFlight:
         )
         return list(merged.items())
 
+    def group(self, table: GroupedTable, group: bytes) -> dict[bytes, bytes]:
+        """The rows of ``group`` in ``table``, member to value, counting updates still in
+        flight; a row of the layout before rows comes as member ``b""``."""
+        members = table.members(group) | self._pending_members.get((id(table), group), set())
+        rows = {}
+        for member in members:
+            value = self.get(table, row_key(group, member) if member else group)
+            if value is not None:
+                rows[member] = value
+        return rows
+
     def set(
         self, pending: Pending, table: TableT[bytes, bytes], key: bytes, value: bytes | None
     ) -> None:
         """Update ``key`` for the decisions that follow; written once ``pending`` is
         confirmed."""
         self._overlay[(id(table), key)] = value
+        if isinstance(table, GroupedTable):
+            group, member = group_of(key)
+            self._pending_members.setdefault((id(table), group), set()).add(member)
         pending.writes.append((table, key, value))
 
     async def submit(self, pending: Pending) -> None:
@@ -217,6 +329,8 @@ class InFlight:
                         slot = (id(table), key)
                         if self._overlay.get(slot, _SENTINEL) is value:
                             del self._overlay[slot]  # no later update in flight
+                            if isinstance(table, GroupedTable):
+                                self._settled(table, key)
                 finally:
                     _current_event.reset(token)
             tables = {id(table): table for table, _, _ in pending.writes}.values()
@@ -234,6 +348,16 @@ class InFlight:
                 self._empty.set()
             if pending.done is not None:
                 pending.done()
+
+    def _settled(self, table: GroupedTable, key: bytes) -> None:
+        """``key`` has no update in flight any more: the table's own members say it."""
+        group, member = group_of(key)
+        slot = (id(table), group)
+        members = self._pending_members.get(slot)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._pending_members[slot]
 
 
 def _taken(table: TableT[bytes, bytes]) -> list[FutureMessage]:

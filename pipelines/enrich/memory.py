@@ -54,17 +54,19 @@ def remember(  # noqa: PLR0917 - the memory, the probe, the hits and how to keep
     is_customs = not isinstance(probe.payload, PoliceAlert)
     today = probe.envelope.ingest_time.date()
     after = {hit_id: r for hit_id, r in memory.items() if r.keep_until >= today}
+    # Each hit's name, per identifier kind, to the pair it names: one pass over the
+    # candidates, not one per hit (an alert on a busy identifier makes many hits).
+    pairs: dict[str, tuple[str, str]] = {}
+    for kind in {h.payload.matched_kind for h in made if isinstance(h.payload, WatchlistHit)}:
+        for other in candidates:
+            pair = (mine, other) if is_customs else (other, mine)
+            pairs.setdefault(hit_record_id(*pair, kind), pair)
     for hit in made:
         if not isinstance(hit.payload, WatchlistHit):
             continue
-        kind = hit.payload.matched_kind
-        for other in candidates:
-            pair = (mine, other) if is_customs else (other, mine)
-            if hit_record_id(*pair, kind) == hit.envelope.source_record_id:
-                after[hit.envelope.source_record_id] = Remembered(
-                    pair, keep_until(hit), encode(hit)
-                )
-                break
+        found = pairs.get(hit.envelope.source_record_id)
+        if found is not None:
+            after[hit.envelope.source_record_id] = Remembered(found, keep_until(hit), encode(hit))
     return after
 
 

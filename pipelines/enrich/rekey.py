@@ -9,12 +9,13 @@ computed from them: for every record in the alert and customs tables, each perso
 document's key under the old secret maps to its key under the new one.
 
 With the workers stopped, this reads the three watch changelogs to their end, writes every
-person or document entry again under its new key (in the partition that key belongs to, as
-the worker writes it) and a tombstone under the old one. A memory of hits whose records have
-all left the tables has no record to compute its new key from: it stays under the old key,
-counted as orphaned (its hits still end at their retention; an erasure of their records no
-longer finds them). Identifiers that are not persons (containers, vessels, serials) are not
-keyed by the secret and are left alone.
+person or document row again under its new key (in the partition that key belongs to, as
+the worker writes it) and a tombstone under the old one; a value of the layout before rows
+(a whole identifier's) moves whole, and the worker splits it into rows when it meets it. A
+memory of hits whose records have all left the tables has no record to compute its new key
+from: it stays under the old key, counted as orphaned (its hits still end at their
+retention; an erasure of their records no longer finds them). Identifiers that are not
+persons (containers, vessels, serials) are not keyed by the secret and are left alone.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from liaison.model.police import IdentifierKind, PoliceAlert
 from liaison.settings import Settings
 from pipelines.enrich.memory import dump_memory, load_memory
 from pipelines.enrich.watchlist import PersonKeys
-from pipelines.state import dump_entries, load_entries
+from pipelines.state import dump_entries, load_entries, load_watch_row
 from pipelines.sweep import partition_of
+from pipelines.window import group_of, row_key
 
 __all__ = ["Rekeyed", "key_map", "rekey"]
 
@@ -90,15 +92,19 @@ def rekey(
             table[key] = value
     codec = AvroCodec(EVENT)
 
-    def decoded(value: bytes) -> list[Event]:
-        return [from_avro(Event, codec.decode(raw)) for _, raw in load_entries(value).values()]
+    def decoded(key: bytes, value: bytes) -> list[Event]:
+        if group_of(key)[1]:  # one record's row
+            encoded = [load_watch_row(value).encoded]
+        else:  # the layout before rows: every record of the identifier
+            encoded = [raw for _, raw in load_entries(value).values()]
+        return [from_avro(Event, codec.decode(raw)) for raw in encoded]
 
     records = (
         event
         for spec in (STATE_WATCH_ALERTS, STATE_WATCH_SEEN)
         for key, value in latest[spec.full_name(prefix)].items()
         if _keyed(key)
-        for event in decoded(value)
+        for event in decoded(key, value)
     )
     mapping = key_map(records, old, new)
     done = set(mapping.values())  # keys that are new already (a rerun finds them so)
@@ -106,24 +112,29 @@ def rekey(
     with KafkaProducer(producer_config(settings, bootstrap)) as producer:
         for name, spec in names.items():
             for key, value in latest[name].items():
-                if not _keyed(key) or key.decode() in done:
+                group, member = group_of(key)
+                if not _keyed(key) or group.decode() in done:
                     continue
-                target = mapping.get(key.decode())
-                if target == key.decode():
+                target = mapping.get(group.decode())
+                if target == group.decode():
                     continue  # the same key under both secrets: nothing to move
                 if target is None:
                     orphaned += spec is STATE_WATCH_HITS
                     continue
-                new_key = target.encode()
+                new_group = target.encode()
+                new_key = row_key(new_group, member) if member else new_group
                 moving = value
                 if new_key in latest[name]:  # written under the new key already (a rerun)
+                    if member:
+                        continue  # the same row: the one under the new key stands
                     moving = _merged(spec is STATE_WATCH_HITS, latest[name][new_key], value)
                 partitions = spec.partitions
-                # In the partition the worker writes the key to (murmur2, as in pipeline.watch).
+                # In the partition the worker writes the group to: its watch key's (murmur2,
+                # as pipeline.watch is partitioned).
                 producer.produce(
-                    name, moving, key=new_key, partition=partition_of(new_key, partitions)
+                    name, moving, key=new_key, partition=partition_of(new_group, partitions)
                 )
-                producer.produce(name, None, key=key, partition=partition_of(key, partitions))
+                producer.produce(name, None, key=key, partition=partition_of(group, partitions))
                 moved += 1
         producer.flush()
     say(f"watch rekey: {moved} entries moved to the new key, {orphaned} hit memories orphaned")

@@ -89,6 +89,15 @@ class Held:
     def due(self, today: date, policy: RoutingPolicy) -> bool:
         return self.expired(today) or self.review_due(today, policy)
 
+    def due_from(self, policy: RoutingPolicy) -> date | None:
+        """The first day :meth:`due` holds (None if it never will as things stand)."""
+        days = []
+        if self.keep_until is not None and self.keep_until < date.max:
+            days.append(self.keep_until + timedelta(days=1))
+        if self.review_date is not None and self.reminded_for != self.review_date:
+            days.append(self.review_date - timedelta(days=policy.review_notice_days))
+        return min(days, default=None)
+
 
 def held_after(held: Held, event: Event, decision: RouteDecision, policy: RoutingPolicy) -> Held:
     """What route keeps of the record once ``event`` was routed: every recipient so far, and

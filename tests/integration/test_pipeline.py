@@ -17,25 +17,34 @@ import pytest
 
 from liaison.avro.codec import AvroCodec
 from liaison.avro.store import DEAD_LETTER_SCHEMA, DELIVERY_AUDIT, EVENT, PIPELINE_OUTCOME
-from liaison.identity import event_id_for
+from liaison.identity import event_id_for, record_key
 from liaison.kafka.client import (
     KafkaConsumer,
     KafkaProducer,
     consumer_config,
     group_is_stable,
     producer_config,
+    read_to_end,
 )
 from liaison.kafka.embedded import free_port, read_log_tail
 from liaison.kafka.topics import (
     AUDIT,
     DEAD_LETTERS,
+    INGEST_CEN,
+    INGEST_POLICE,
+    PIPELINE_ENRICHED,
     PIPELINE_OUTCOMES,
     PIPELINE_VERSIONED,
     STATE_VERSIONS,
+    STATE_WATCH_ALERTS,
+    STATE_WATCH_HITS,
+    STATE_WATCH_SEEN,
 )
 from liaison.model import from_avro, to_avro
 from liaison.model.common import Event, Operation, SourceSystem
+from liaison.model.customs import Conveyance, Seizure
 from liaison.model.exchange import WatchlistHit
+from liaison.model.police import IdentifierKind, PoliceAlert, WatchedItem
 from liaison.policy import load_policy
 from stack.synthetic.generator import Label, SyntheticRecord, TrafficGenerator
 from tests.integration.conftest import liaison_command, liaison_env
@@ -496,3 +505,97 @@ def test_erasing_a_watched_seizure_erases_its_hits_wherever_they_went(declared_t
     out = collect(settings, "check-erase-2", lambda o: hits_of(o, Operation.ERASURE) == made)
     # Every partner that received a hit about the seizure is told it is erased; nobody else.
     assert hits_of(out, Operation.ERASURE) == made
+
+
+def _hits_made(settings) -> set[tuple[str, str]]:
+    """(customs event id, alert event id) of every watchlist hit on pipeline.enriched."""
+    codec = AvroCodec(EVENT)
+    found = set()
+    for message in read_to_end(settings, [PIPELINE_ENRICHED.full_name(settings.topic_prefix)]):
+        event = from_avro(Event, codec.decode(message.value() or b""))
+        if isinstance(event.payload, WatchlistHit):
+            found.add((str(event.payload.customs_event_id), str(event.payload.alert_event_id)))
+    return found
+
+
+def test_a_busy_identifier_keeps_every_state_record_small(declared_topics, worker):
+    # One container number on every seizure of a busy route: the watch stage's state for it
+    # must not be one record that grows with each (it would pass Kafka's message limit and
+    # the worker would crash on the send), and both sides must still be matched in full,
+    # after a restart too.
+    settings = declared_topics
+    container = "MSKU9070323"
+    generated = TrafficGenerator(seed=61).take(600)
+    alert_basis = next(r.event for r in generated if r.label is Label.ALERT and r.event)
+    seizures = [
+        r.event
+        for r in generated
+        if r.label is Label.SEIZURE and r.event and isinstance(r.event.payload, Seizure)
+    ][:120]
+    assert len(seizures) == 120
+    busy = []
+    for event in seizures:
+        payload = event.payload
+        assert isinstance(payload, Seizure)
+        conveyance = dataclasses.replace(
+            payload.conveyance or Conveyance(), container_numbers=(container,)
+        )
+        busy.append(
+            dataclasses.replace(event, payload=dataclasses.replace(payload, conveyance=conveyance))
+        )
+    start = min(e.envelope.ingest_time for e in busy)
+    end = max(e.envelope.ingest_time for e in busy)
+
+    def alert(number: int, at) -> Event:
+        assert isinstance(alert_basis.payload, PoliceAlert)
+        envelope = dataclasses.replace(
+            alert_basis.envelope,
+            source_record_id=f"DE-BUSY-{number}",
+            event_id=event_id_for(SourceSystem.POLICE, f"DE-BUSY-{number}", 1),
+            version=1,
+            operation=Operation.UPSERT,
+            ingest_time=at,
+        )
+        items = (WatchedItem(kind=IdentifierKind.CONTAINER_NUMBER, identifier=container),)
+        payload = dataclasses.replace(alert_basis.payload, items=items)
+        return Event(envelope=envelope, payload=payload)
+
+    def records(events: list[Event]) -> list[SyntheticRecord]:
+        codec = AvroCodec(EVENT)
+        return [
+            SyntheticRecord(
+                Label.SEIZURE,
+                INGEST_POLICE if isinstance(e.payload, PoliceAlert) else INGEST_CEN,
+                record_key(e).encode(),
+                codec.encode(to_avro(e)),
+                e,
+            )
+            for e in events
+        ]
+
+    first, second = alert(1, start - timedelta(hours=1)), alert(2, end + timedelta(hours=1))
+    wanted = {(str(s.envelope.event_id), str(first.envelope.event_id)) for s in busy}
+    send(settings, records([first]))
+    send(settings, records(busy))
+    deadline = time.monotonic() + 180
+    while not wanted <= _hits_made(settings):
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(2)
+
+    worker.stop()  # the second alert meets what a restarted worker rebuilt
+    worker.start()
+    send(settings, records([second]))
+    wanted |= {(str(s.envelope.event_id), str(second.envelope.event_id)) for s in busy}
+    deadline = time.monotonic() + 180
+    while not wanted <= _hits_made(settings):
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(2)
+    assert _hits_made(settings) == wanted
+
+    changelogs = [
+        spec.full_name(settings.topic_prefix)
+        for spec in (STATE_WATCH_SEEN, STATE_WATCH_ALERTS, STATE_WATCH_HITS)
+    ]
+    largest = max(len(m.value() or b"") for m in read_to_end(settings, changelogs))
+    # One record's state is a few kilobytes; 120 of them under one key would be 100 times it.
+    assert largest < 16 * 1024, largest

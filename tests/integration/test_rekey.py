@@ -16,6 +16,7 @@ from liaison.model.exchange import WatchlistHit
 from liaison.model.police import IdentifierKind, PoliceAlert
 from pipelines.enrich.watchlist import PersonKeys
 from pipelines.sweep import partition_of
+from pipelines.window import group_of
 from stack.synthetic.generator import Label
 from tests.integration.conftest import liaison_env, run_liaison
 from tests.integration.test_disclosure import OPEN, _open_alert, _record, _renamed, _version
@@ -37,15 +38,20 @@ def _hits(o: Output) -> list[WatchlistHit]:
 
 
 def _newest(settings) -> dict[bytes, bytes | None]:
-    """The newest value of each key of the alerts' changelog, each checked to be in the
-    partition the worker keeps that key in."""
+    """Per watch key, a row of the alerts' changelog that is not deleted (None if none is
+    left), each row checked to be in the partition the worker keeps its watch key in."""
     newest: dict[bytes, bytes | None] = {}
     topic = STATE_WATCH_ALERTS.full_name(settings.topic_prefix)
     for message in read_to_end(settings, [topic], idle_s=10):
         key = message.key() or b""
-        assert message.partition() == partition_of(key, STATE_WATCH_ALERTS.partitions), key
+        group, _ = group_of(key)
+        assert message.partition() == partition_of(group, STATE_WATCH_ALERTS.partitions), key
         newest[key] = message.value()
-    return newest
+    live: dict[bytes, bytes | None] = {}
+    for key, value in newest.items():
+        group, _ = group_of(key)
+        live[group] = live.get(group) or value
+    return live
 
 
 def test_alerts_on_persons_match_under_the_new_key_after_a_rekey(declared_topics, admin, tmp_path):

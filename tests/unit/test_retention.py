@@ -202,3 +202,26 @@ def test_the_owner_is_reminded_once_before_the_review_date_through_its_notices_p
     assert renewed.owner == "NL-CUSTOMS"
     assert not renewed.review_due(today, policy)
     assert renewed.review_due(date(2028, 5, 15), policy)
+
+
+_DAYS = st.one_of(st.none(), st.dates(date(2026, 1, 1), date(2028, 12, 31)))
+
+
+@settings(max_examples=300)
+@given(_DAYS, _DAYS, _DAYS, st.dates(date(2025, 6, 1), date(2029, 6, 1)), st.booleans())
+def test_a_held_record_is_due_from_the_day_its_sweep_is_told(
+    keep, review, reminded, today, reminded_of_this
+):
+    # The sweep only looks at a record from the day due_from names: never later than
+    # the day it is due, and it is due every day from then (nothing is missed).
+    held = Held(
+        frozenset({"EUROPOL"}),
+        keep_until=keep,
+        review_date=review,
+        reminded_for=review if reminded_of_this else reminded,
+    )
+    first = held.due_from(POLICY)
+    if first is None:
+        assert not held.due(today, POLICY)
+    else:
+        assert held.due(today, POLICY) == (today >= first)
