@@ -10,14 +10,17 @@ A sweep must not cost what the table holds: at a million keys, reading every
 value (or hashing every key to find its partition) blocks the stage's loop for
 seconds. :class:`Expiry` keeps, per partition, the keys by the minute they fall
 due, so a sweep reads only what is due (at most ``due_limit`` keys each time).
-A key written, or recovered from the changelog, is only noted at first; the
-sweeps of its partition read its value and file it by its deadline, at most
-``index_limit`` keys each, so neither writes nor recovery pay for the index.
+A key written is only noted at first; the sweeps of its partition read its
+value and file it by its deadline, at most ``index_limit`` keys each, oldest
+first, so a write does not pay for the index. What recovery brings is filed
+once it has ended (one pass over the partition's values), so the first sweeps
+after a restart see everything due.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -60,8 +63,8 @@ class Expiry:
         self.deadline = deadline
         self.index_limit = index_limit
         self.due_limit = due_limit
-        # Keys written or recovered since last filed (a set that keeps one entry per key).
-        self._unfiled: dict[int, dict[bytes, None]] = {}
+        # Keys written since last filed, oldest first (an ordered set).
+        self._unfiled: dict[int, OrderedDict[bytes, None]] = {}
         # Per partition: minute -> keys filed under it, and a heap of those minutes. A key
         # written again is filed again; its earlier filings are found stale when due.
         self._minutes: dict[int, dict[int, list[bytes]]] = {}
@@ -69,9 +72,9 @@ class Expiry:
 
     def touched(self, key: bytes, partition: int) -> None:
         """``key`` of ``partition`` was written (or recovered): file it by its new value."""
-        unfiled = self._unfiled.setdefault(partition, {})
-        unfiled.pop(key, None)
+        unfiled = self._unfiled.setdefault(partition, OrderedDict())
         unfiled[key] = None
+        unfiled.move_to_end(key)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop what is known of ``partitions`` (no longer this worker's)."""
@@ -80,9 +83,28 @@ class Expiry:
             self._minutes.pop(partition, None)
             self._heap.pop(partition, None)
 
+    def file_all(
+        self, partitions: Iterable[int], value_of: Callable[[bytes], bytes | None]
+    ) -> None:
+        """File every unfiled key of ``partitions`` now (once recovery has brought a
+        partition's keys: the first sweeps must see all that is due, not wait for them)."""
+        for partition in partitions:
+            unfiled = self._unfiled.pop(partition, None)
+            for key in unfiled or ():
+                self._file_value(partition, key, value_of)
+
     def pending(self, partition: int) -> int:
         """Keys of ``partition`` not filed yet."""
         return len(self._unfiled.get(partition, ()))
+
+    def _file_value(
+        self, partition: int, key: bytes, value_of: Callable[[bytes], bytes | None]
+    ) -> None:
+        value = value_of(key)
+        if value is not None:
+            deadline = self.deadline(key, value)
+            if deadline is not None:
+                self._file(partition, key, deadline)
 
     def _file(self, partition: int, key: bytes, due: datetime) -> None:
         minute = int(due.timestamp() // 60)
@@ -102,16 +124,12 @@ class Expiry:
         unfiled = self._unfiled.get(partition)
         if unfiled:
             for _ in range(min(self.index_limit, len(unfiled))):
-                key, _ = unfiled.popitem()  # from the end: taking from the front is O(n)
-                value = value_of(key)
-                if value is not None:
-                    deadline = self.deadline(key, value)
-                    if deadline is not None:
-                        self._file(partition, key, deadline)
+                key, _ = unfiled.popitem(last=False)
+                self._file_value(partition, key, value_of)
         found: dict[bytes, None] = {}  # a key filed twice under one minute comes once
         heap = self._heap.get(partition)
         minutes = self._minutes.get(partition, {})
-        unfiled = self._unfiled.setdefault(partition, {})
+        unfiled = self._unfiled.setdefault(partition, OrderedDict())
         current = now.timestamp()
         # Only minutes wholly past: every deadline filed under one is before ``now``.
         while heap and len(found) < self.due_limit and (heap[0] + 1) * 60 <= current:

@@ -84,27 +84,58 @@ class ConfirmedTable(Table):  # type: ignore[type-arg] # Faust's Table is generi
 
     def on_key_set(self, key: Any, value: Any) -> None:
         super().on_key_set(key, value)
-        if self.expiry is not None:
-            self.expiry.touched(key, cast(int, self.sent[-1].message.partition))
+        self._written(key, cast(int, self.sent[-1].message.partition))
 
     def on_key_del(self, key: Any) -> None:
         super().on_key_del(key)
+        partition = cast(int, self.sent[-1].message.partition)
+        self._written(key, partition)
+        owners = getattr(self.data, "_key_partition", None)
+        if owners is not None:
+            owners.pop(key, None)
+
+    def _written(self, key: bytes, partition: int) -> None:
+        # Faust's in-memory store drops a partition's keys once the partition has gone to
+        # another worker, but only keys it read from the changelog (faust-streaming PR
+        # #199 keeps their partitions): a key this worker wrote stayed, and came back
+        # stale with the partition (its deletion elsewhere could be compacted away by
+        # then). So the store is told the partition of each write too (the test is
+        # tests/unit/test_window.py::test_a_rebalance_leaves_no_stale_key_...).
+        owners = getattr(self.data, "_key_partition", None)
+        if owners is not None:
+            owners[key] = partition
         if self.expiry is not None:
-            self.expiry.touched(key, cast(int, self.sent[-1].message.partition))
+            self.expiry.touched(key, partition)
 
     def apply_changelog_batch(self, batch: Any) -> None:
         batch = list(batch)
         super().apply_changelog_batch(batch)
         if self.expiry is not None:
+            standby = self._standby()
             for event in batch:
-                self.expiry.touched(event.key, event.message.partition)
+                partition = event.message.partition
+                if partition not in standby:  # a standby's keys are never swept here
+                    self.expiry.touched(event.key, partition)
+
+    def _standby(self) -> set[int]:
+        """The changelog partitions this worker holds as a standby only."""
+        recovery = getattr(self.app.tables, "_recovery", None)
+        if recovery is None:
+            return set()
+        topic = self.changelog_topic.get_topic_name()
+        return {
+            tp.partition for tp in recovery.standby_tps - recovery.active_tps if tp.topic == topic
+        }
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        # Faust's store first drops what is no longer assigned (see _written).
         await super().on_recovery_completed(active_tps, standby_tps)
         if self.expiry is not None:
             topic = self.changelog_topic.get_topic_name()
-            held = {tp.partition for tp in (*active_tps, *standby_tps) if tp.topic == topic}
-            self.expiry.forget(set(range(self.partitions or 0)) - held)
+            active = {tp.partition for tp in active_tps if tp.topic == topic}
+            self.expiry.forget(set(range(self.partitions or 0)) - active)
+            # What recovery brought, filed at once: the first sweeps see all that is due.
+            self.expiry.file_all(active, self.get)
 
     def take_sent(self) -> list[FutureMessage]:
         sent, self.sent = self.sent, []

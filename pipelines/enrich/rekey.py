@@ -123,17 +123,22 @@ def rekey(
                     continue
                 new_group = target.encode()
                 new_key = row_key(new_group, member) if member else new_group
-                moving = value
+                moving: bytes | None = value
                 if new_key in latest[name]:  # written under the new key already (a rerun)
-                    if member:
-                        continue  # the same row: the one under the new key stands
-                    moving = _merged(spec is STATE_WATCH_HITS, latest[name][new_key], value)
+                    # The same row: the one under the new key stands (the old one still
+                    # goes); a whole identifier's value: the union of the two.
+                    moving = (
+                        None
+                        if member
+                        else _merged(spec is STATE_WATCH_HITS, latest[name][new_key], value)
+                    )
                 partitions = spec.partitions
                 # In the partition the worker writes the group to: its watch key's (murmur2,
                 # as pipeline.watch is partitioned).
-                producer.produce(
-                    name, moving, key=new_key, partition=partition_of(new_group, partitions)
-                )
+                if moving is not None:
+                    producer.produce(
+                        name, moving, key=new_key, partition=partition_of(new_group, partitions)
+                    )
                 producer.produce(name, None, key=key, partition=partition_of(group, partitions))
                 moved += 1
         producer.flush()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from liaison.kafka.client import read_to_end
+from liaison.kafka.client import KafkaProducer, producer_config, read_to_end
 from liaison.kafka.topics import STATE_WATCH_ALERTS
 from liaison.model.common import Operation
 from liaison.model.customs import Seizure
@@ -37,9 +37,9 @@ def _hits(o: Output) -> list[WatchlistHit]:
     ]
 
 
-def _newest(settings) -> dict[bytes, bytes | None]:
-    """Per watch key, a row of the alerts' changelog that is not deleted (None if none is
-    left), each row checked to be in the partition the worker keeps its watch key in."""
+def _rows(settings) -> dict[bytes, bytes | None]:
+    """The newest value of each key of the alerts' changelog, each checked to be in the
+    partition the worker keeps its watch key in."""
     newest: dict[bytes, bytes | None] = {}
     topic = STATE_WATCH_ALERTS.full_name(settings.topic_prefix)
     for message in read_to_end(settings, [topic], idle_s=10):
@@ -47,8 +47,14 @@ def _newest(settings) -> dict[bytes, bytes | None]:
         group, _ = group_of(key)
         assert message.partition() == partition_of(group, STATE_WATCH_ALERTS.partitions), key
         newest[key] = message.value()
+    return newest
+
+
+def _newest(settings) -> dict[bytes, bytes | None]:
+    """Per watch key, a row of the alerts' changelog that is not deleted (None if none is
+    left)."""
     live: dict[bytes, bytes | None] = {}
-    for key, value in newest.items():
+    for key, value in _rows(settings).items():
         group, _ = group_of(key)
         live[group] = live.get(group) or value
     return live
@@ -77,6 +83,7 @@ def test_alerts_on_persons_match_under_the_new_key_after_a_rekey(declared_topics
     finally:
         running.stop()
     assert _newest(before).get(old_key)  # the alert is watched under the old key
+    old_rows = {k: v for k, v in _rows(before).items() if v and group_of(k)[0] == old_key}
 
     env = {
         **liaison_env(declared_topics),
@@ -88,6 +95,20 @@ def test_alerts_on_persons_match_under_the_new_key_after_a_rekey(declared_topics
     assert "entries moved" in moved.stdout
     newest = _newest(before)
     assert newest.get(old_key) is None  # a tombstone: nothing left under the old key
+    assert newest.get(new_key)
+
+    # A run cut short between a row's new copy and its old one's tombstone: a rerun
+    # finds both, keeps the new one and still deletes the old.
+    topic = STATE_WATCH_ALERTS.full_name(declared_topics.topic_prefix)
+    with KafkaProducer(producer_config(declared_topics)) as producer:
+        for key, value in old_rows.items():
+            partition = partition_of(old_key, STATE_WATCH_ALERTS.partitions)
+            producer.produce(topic, value, key=key, partition=partition)
+    assert _newest(before).get(old_key)
+    again = run_liaison("watch", "rekey", env=env)
+    assert again.returncode == 0, again.stderr
+    newest = _newest(before)
+    assert newest.get(old_key) is None
     assert newest.get(new_key)
 
     after = declared_topics.model_copy(update={"person_key": NEW})

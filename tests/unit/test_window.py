@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -50,16 +51,17 @@ def _table(
     name: str = "window-test",
     kind: type[ConfirmedTable] = ConfirmedTable,
     expiry: Expiry | None = None,
+    partitions: int = 1,
 ) -> Any:
     changelog = app.topic(
-        f"{name}-changelog", partitions=1, key_serializer="raw", value_serializer="raw"
+        f"{name}-changelog", partitions=partitions, key_serializer="raw", value_serializer="raw"
     )
     return kind(
         app,
         name=name,
         default=None,
         beacon=app.tables.beacon,
-        partitions=1,
+        partitions=partitions,
         changelog_topic=changelog,
         key_type=bytes,
         value_type=bytes,
@@ -293,3 +295,60 @@ def test_a_group_reads_the_same_in_flight_written_and_rebuilt_from_its_changelog
         loop.run_until_complete(_groups(app, updates))
     finally:
         loop.close()
+
+
+_LATER = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def _due_at_once(_key: bytes, _value: bytes) -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _handover(app: faust.App) -> dict[str, Any]:
+    """Keys written, recovered and held as a standby, then a rebalance that keeps
+    partition 0 only."""
+    table = _table(app, "handover", expiry=Expiry(_due_at_once, index_limit=1), partitions=3)
+    table._verified_source_topics_for_partitions.add("window-test-input")
+    changelog = "handover-changelog"
+    app.tables.recovery.standby_tps.add(TP(changelog, 2))  # type: ignore[attr-defined]
+    window = InFlight(_Source(app))  # type: ignore[arg-type]
+    window.start()
+    try:
+        for partition, key in ((0, b"stays"), (1, b"written-in-1")):
+            pending = Pending(_Item(partition))  # type: ignore[arg-type]
+            window.set(pending, table, key, b"value")
+            await window.submit(pending)
+        await asyncio.sleep(0.05)  # written to the table (their sends never confirmed)
+        recovered = [
+            _ChangelogEvent(k, b"value", _ChangelogMessage(k, b"value", p))
+            for p, k in ((0, b"recovered-0"), (0, b"recovered-1"), (2, b"standby"))
+        ]
+        table.apply_changelog_batch(recovered)
+        standby_pending = table.expiry.pending(2)
+        await table.on_recovery_completed({TP(changelog, 0)}, {TP(changelog, 2)})
+        return {
+            "keys": set(table.data.keys()),
+            "standby_pending": standby_pending,
+            "pending": table.expiry.pending(0),
+            "due": set(table.expiry.due(0, _LATER, table.get)),
+        }
+    finally:
+        await window.stop()
+
+
+def test_a_rebalance_leaves_no_stale_key_and_files_what_recovery_brought():
+    loop = asyncio.new_event_loop()
+    try:
+        app = faust.App("handover", broker="kafka://127.0.0.1:9", store="memory://", loop=loop)
+        seen = loop.run_until_complete(_handover(app))
+    finally:
+        loop.close()
+    # A key this worker wrote in a partition it no longer holds is gone with it: it would
+    # come back stale if the partition did (its deletion elsewhere compacted away).
+    assert b"written-in-1" not in seen["keys"]
+    assert {b"stays", b"recovered-0", b"recovered-1"} <= seen["keys"]
+    # A standby's keys are never swept here, so they are not kept for it.
+    assert seen["standby_pending"] == 0
+    # What recovery brought is filed at once, not a few keys a sweep.
+    assert seen["pending"] == 0
+    assert seen["due"] == {b"stays", b"recovered-0", b"recovered-1"}
