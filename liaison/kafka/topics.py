@@ -23,6 +23,7 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewTopic,
     ResourceType,
+    TopicMetadata,
 )
 
 from liaison.errors import TopicError
@@ -311,16 +312,29 @@ def ensure_topics(
         if existing is None or existing.error is not None:
             to_create.append(NewTopic(name, spec.partitions, replication, config=config))
             continue
-        have_partitions = len(existing.partitions)
-        have_replication = len(next(iter(existing.partitions.values())).replicas)
-        if have_partitions != spec.partitions:
-            problems.append(f"{name}: has {have_partitions} partitions, declared {spec.partitions}")
-        if have_replication != replication:
-            problems.append(f"{name}: has replication {have_replication}, declared {replication}")
+        _check_shape(name, existing, spec.partitions, replication, problems)
         to_check.append((name, config))
 
     if to_create:
         outcome.update(_create(admin, to_create, timeout_s, problems))
+        # A topic created by someone else since the metadata above (the broker answers
+        # "already exists", possibly before its metadata shows it) is checked like any
+        # existing one: its shape may not be the declared one.
+        raced = [t for t in to_create if outcome.get(t.topic) is TopicOutcome.UNCHANGED]
+        if raced and _wait_visible(admin, [t.topic for t in raced], timeout_s):
+            topics = admin.list_topics(timeout=timeout_s).topics
+            for topic in raced:
+                _check_shape(
+                    topic.topic,
+                    topics[topic.topic],
+                    topic.num_partitions,
+                    topic.replication_factor,
+                    problems,
+                )
+                to_check.append((topic.topic, dict(topic.config or {})))
+        elif raced:
+            names = ", ".join(t.topic for t in raced)
+            problems.append(f"created elsewhere but not yet visible in metadata: {names}")
 
     for name, config in to_check:
         outcome[name] = _reconcile_config(admin, name, config, timeout_s, problems)
@@ -332,6 +346,19 @@ def ensure_topics(
     if problems:
         raise TopicError("topics disagree with the declaration:\n  " + "\n  ".join(problems))
     return outcome
+
+
+def _check_shape(
+    name: str, existing: TopicMetadata, partitions: int, replication: int, problems: list[str]
+) -> None:
+    """Report where an existing topic's partitions or replication differ from the
+    declaration (neither is changed here)."""
+    have_partitions = len(existing.partitions)
+    have_replication = len(next(iter(existing.partitions.values())).replicas)
+    if have_partitions != partitions:
+        problems.append(f"{name}: has {have_partitions} partitions, declared {partitions}")
+    if have_replication != replication:
+        problems.append(f"{name}: has replication {have_replication}, declared {replication}")
 
 
 def _create(
