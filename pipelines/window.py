@@ -250,17 +250,6 @@ class InFlight:
             return table.get(key)
         return value  # type: ignore[return-value]
 
-    def items(self, table: TableT[bytes, bytes]) -> list[tuple[bytes, bytes]]:
-        """The table's entries, counting updates still in flight."""
-        mine = id(table)
-        merged = {key: value for key, value in table.items() if (mine, key) not in self._overlay}
-        merged.update(
-            (key, value)
-            for (owner, key), value in self._overlay.items()
-            if owner == mine and value is not None
-        )
-        return list(merged.items())
-
     def group(self, table: GroupedTable, group: bytes) -> dict[bytes, bytes]:
         """The rows of ``group`` in ``table``, member to value, counting updates still in
         flight; a row of the layout before rows comes as member ``b""``."""
